@@ -1,0 +1,59 @@
+// swift-tools-version: 6.0
+// ClipLab: fast CLIP training on CPUs, and the FastCLIP / CLIPA / CLIP-UP experiments as code.
+import PackageDescription
+
+/// Flags for the numerical targets in release builds (see README, "Build flags").
+/// - `-Ounchecked`: drops arithmetic-overflow and precondition checks inside the hot loops; every
+///   kernel already validates its shapes once at entry through `ShapeError`-free preconditions in
+///   debug builds, and the test suite runs these targets in debug mode as well as release.
+/// - `-enforce-exclusivity=unchecked`: removes the run-time exclusivity checks on class properties
+///   that the kernels touch once per element.
+let hotSwiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
+let package = Package(
+    name: "ClipLab",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Compute", targets: ["Compute"]),
+        .library(name: "Layers", targets: ["Layers"]),
+        .executable(name: "clip", targets: ["clip"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // MARK: - C interop
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+
+        // MARK: - Library modules
+        .target(
+            name: "Compute",
+            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: hotSwiftSettings),
+        .target(
+            name: "Layers",
+            dependencies: ["Compute"],
+            swiftSettings: hotSwiftSettings),
+
+        // MARK: - Executables
+        .executableTarget(
+            name: "clip",
+            dependencies: [
+                "Compute", "Layers", "CMPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: - Tests
+        .target(name: "TestSupport", dependencies: ["Compute"], path: "Tests/TestSupport"),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport", "CMPI"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Compute", "TestSupport"]),
+    ]
+)

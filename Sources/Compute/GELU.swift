@@ -1,0 +1,82 @@
+import RealModule
+
+// GELU activation, exact (erf) and tanh-approximated, with derivatives.
+//
+//   exact: gelu(x) = ½·x·(1 + erf(x/√2)),      gelu'(x) = ½·(1 + erf(x/√2)) + x·φ(x),
+//          φ(x) = exp(−x²/2)/√(2π)
+//   tanh:  gelu(x) = ½·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³),
+//          gelu'(x) = ½·(1 + tanh u) + ½·x·(1 − tanh²u)·√(2/π)·(1 + 3·0.044715·x²)
+//
+// OpenCLIP's ViT blocks use the exact form (`nn.GELU()`), which is ClipLab's default.
+
+/// Which GELU formula a layer uses.
+public enum GELUApproximation: String, Sendable, Codable, CaseIterable {
+    /// ½·x·(1 + erf(x/√2)) — PyTorch's `nn.GELU()` default and OpenCLIP's choice.
+    case exact
+    /// ½·x·(1 + tanh(√(2/π)(x + 0.044715x³))) — `nn.GELU(approximate="tanh")`.
+    case tanh
+}
+
+@usableFromInline let activationGrain = 1 << 13
+
+/// The value of GELU at one point.
+@inlinable
+public func gelu<T: Scalar>(_ x: T, _ approximation: GELUApproximation) -> T {
+    switch approximation {
+    case .exact:
+        return T(1) / 2 * x * (1 + T.erf(x * T(0.70710678118654752440)))
+    case .tanh:
+        let u = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)
+        return T(1) / 2 * x * (1 + T.tanh(u))
+    }
+}
+
+/// The derivative of GELU at one point.
+@inlinable
+public func geluDerivative<T: Scalar>(_ x: T, _ approximation: GELUApproximation) -> T {
+    switch approximation {
+    case .exact:
+        let cdf = T(1) / 2 * (1 + T.erf(x * T(0.70710678118654752440)))
+        let pdf = T.exp(-x * x / 2) * T(0.39894228040143267794)
+        return cdf + x * pdf
+    case .tanh:
+        let c = T(0.79788456080286535588)
+        let u = c * (x + T(0.044715) * x * x * x)
+        let t = T.tanh(u)
+        return T(1) / 2 * (1 + t) + T(1) / 2 * x * (1 - t * t) * c * (1 + 3 * T(0.044715) * x * x)
+    }
+}
+
+/// `y[i] = gelu(x[i])` for i in 0..<count. `y` may alias `x`.
+@inlinable
+public func geluForward<T: Scalar>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int,
+    approximation: GELUApproximation = .exact
+) {
+    Threads.parallelFor(count, grain: activationGrain) { r in
+        for i in r { y[i] = gelu(x[i], approximation) }
+    }
+}
+
+/// Accumulates `dx[i] += gelu'(x[i]) · dy[i]`, where `x` is the forward input.
+@inlinable
+public func geluBackward<T: Scalar>(
+    _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, count: Int,
+    approximation: GELUApproximation = .exact
+) {
+    Threads.parallelFor(count, grain: activationGrain) { r in
+        for i in r { dx[i] += geluDerivative(x[i], approximation) * dy[i] }
+    }
+}
+
+/// GELU backward, in place: on entry `g` holds dL/dy, on return dL/dx = gelu'(x)·g, where `x` is
+/// the forward input. In-place transforms overwrite; they do not accumulate.
+@inlinable
+public func geluBackwardInPlace<T: Scalar>(
+    _ g: UnsafeMutablePointer<T>, x: UnsafePointer<T>, count: Int,
+    approximation: GELUApproximation = .exact
+) {
+    Threads.parallelFor(count, grain: activationGrain) { r in
+        for i in r { g[i] *= geluDerivative(x[i], approximation) }
+    }
+}

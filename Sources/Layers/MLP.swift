@@ -1,0 +1,64 @@
+// The transformer's feed-forward network, OpenCLIP's `mlp`: c_fc (C → 4C), GELU, c_proj (4C → C).
+
+import Compute
+
+public struct MLP: Sendable {
+    public let width: Int  // C
+    public let hiddenWidth: Int  // ratio·C
+    public let approximation: GELUApproximation
+    public let fc: Linear  // c_fc: (4C, C), (4C)
+    public let proj: Linear  // c_proj: (C, 4C), (C)
+
+    /// Registers `prefix.c_fc.*` and `prefix.c_proj.*`.
+    public init(
+        _ prefix: String, width: Int, ratio: Int = 4, approximation: GELUApproximation = .exact,
+        layout: inout ParameterLayout
+    ) {
+        self.width = width
+        self.hiddenWidth = ratio * width
+        self.approximation = approximation
+        fc = Linear(prefix + ".c_fc", inFeatures: width, outFeatures: ratio * width, layout: &layout)
+        proj = Linear(prefix + ".c_proj", inFeatures: ratio * width, outFeatures: width, layout: &layout)
+    }
+
+    public func initializeDefault<T>(_ store: ParameterStore<T>, seed: UInt64) {
+        fc.initializeDefault(store, seed: seed)
+        proj.initializeDefault(store, seed: seed)
+    }
+
+    public struct Buffers<T: Scalar> {
+        public let rows: Int
+        public let preActivation: UnsafeMutablePointer<T>  // (rows, 4C)
+        public let activation: UnsafeMutablePointer<T>  // (rows, 4C)
+        public let dHidden: UnsafeMutablePointer<T>  // (rows, 4C) scratch
+    }
+
+    public func makeBuffers<T>(rows: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
+        Buffers(
+            rows: rows,
+            preActivation: workspace.allocate(rows * hiddenWidth, label: label + ".fc"),
+            activation: workspace.allocate(rows * hiddenWidth, label: label + ".gelu"),
+            dHidden: workspace.allocate(rows * hiddenWidth, label: label + ".dhidden"))
+    }
+
+    /// - x: (rows, C); y: (rows, C), overwritten.
+    @inlinable
+    public func forward<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) {
+        fc.forward(x, buffers.preActivation, rows: buffers.rows, params: params)
+        geluForward(buffers.preActivation, buffers.activation, count: buffers.rows * hiddenWidth, approximation: approximation)
+        proj.forward(buffers.activation, y, rows: buffers.rows, params: params)
+    }
+
+    /// Accumulates into `dx` (rows, C) and the parameter gradients.
+    @inlinable
+    public func backward<T: Scalar>(
+        _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers: Buffers<T>,
+        params: ParameterStore<T>, accumulateInput: Bool = true
+    ) {
+        proj.backward(dy, x: buffers.activation, dx: buffers.dHidden, rows: buffers.rows, params: params, accumulateInput: false)
+        geluBackwardInPlace(buffers.dHidden, x: buffers.preActivation, count: buffers.rows * hiddenWidth, approximation: approximation)
+        fc.backward(buffers.dHidden, x: x, dx: dx, rows: buffers.rows, params: params, accumulateInput: accumulateInput)
+    }
+
+    public func forwardFlops(rows: Int) -> Double { fc.forwardFlops(rows: rows) + proj.forwardFlops(rows: rows) }
+}

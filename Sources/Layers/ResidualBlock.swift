@@ -1,0 +1,100 @@
+// The pre-LN transformer block OpenCLIP builds (`ResidualAttentionBlock`):
+//   x₁ = x + attn(ln_1(x))
+//   y  = x₁ + mlp(ln_2(x₁))
+
+import Compute
+
+public struct ResidualBlock: Sendable {
+    public let width: Int
+    public let ln1: LayerNorm
+    public let attention: MultiheadAttention
+    public let ln2: LayerNorm
+    public let mlp: MLP
+
+    /// Registers `prefix.ln_1.*`, `prefix.attn.*`, `prefix.ln_2.*`, `prefix.mlp.*`.
+    public init(
+        _ prefix: String, width: Int, heads: Int, causal: Bool, mlpRatio: Int = 4,
+        approximation: GELUApproximation = .exact, layout: inout ParameterLayout
+    ) {
+        self.width = width
+        ln1 = LayerNorm(prefix + ".ln_1", width: width, layout: &layout)
+        attention = MultiheadAttention(prefix + ".attn", width: width, heads: heads, causal: causal, layout: &layout)
+        ln2 = LayerNorm(prefix + ".ln_2", width: width, layout: &layout)
+        mlp = MLP(prefix + ".mlp", width: width, ratio: mlpRatio, approximation: approximation, layout: &layout)
+    }
+
+    /// PyTorch's defaults for every part (OpenCLIP overrides some of them per tower).
+    public func initializeDefault<T>(_ store: ParameterStore<T>, seed: UInt64) {
+        ln1.initializeDefault(store)
+        attention.initializeDefault(store, seed: seed)
+        ln2.initializeDefault(store)
+        mlp.initializeDefault(store, seed: seed)
+    }
+
+    public struct Buffers<T: Scalar> {
+        public let rows: Int
+        public let ln1Out: UnsafeMutablePointer<T>  // (rows, C)
+        public let ln1Cache: LayerNorm.Cache<T>
+        public let attention: MultiheadAttention.Buffers<T>
+        public let attentionOut: UnsafeMutablePointer<T>  // (rows, C)
+        public let x1: UnsafeMutablePointer<T>  // (rows, C) after the attention residual
+        public let ln2Out: UnsafeMutablePointer<T>  // (rows, C)
+        public let ln2Cache: LayerNorm.Cache<T>
+        public let mlp: MLP.Buffers<T>
+        public let mlpOut: UnsafeMutablePointer<T>  // (rows, C)
+        public let dx1: UnsafeMutablePointer<T>  // (rows, C) scratch
+        public let dln: UnsafeMutablePointer<T>  // (rows, C) scratch
+    }
+
+    public func makeBuffers<T>(batch: Int, tokens: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
+        let rows = batch * tokens, c = width
+        return Buffers(
+            rows: rows,
+            ln1Out: workspace.allocate(rows * c, label: label + ".ln_1"),
+            ln1Cache: ln1.makeCache(rows: rows, workspace: workspace, label: label + ".ln_1"),
+            attention: attention.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: label + ".attn"),
+            attentionOut: workspace.allocate(rows * c, label: label + ".attn_out"),
+            x1: workspace.allocate(rows * c, label: label + ".x1"),
+            ln2Out: workspace.allocate(rows * c, label: label + ".ln_2"),
+            ln2Cache: ln2.makeCache(rows: rows, workspace: workspace, label: label + ".ln_2"),
+            mlp: mlp.makeBuffers(rows: rows, workspace: workspace, label: label + ".mlp"),
+            mlpOut: workspace.allocate(rows * c, label: label + ".mlp_out"),
+            dx1: workspace.allocate(rows * c, label: label + ".dx1"),
+            dln: workspace.allocate(rows * c, label: label + ".dln"))
+    }
+
+    /// - x: (B·T, C) input, kept by the caller for backward; y: (B·T, C) output, overwritten.
+    @inlinable
+    public func forward<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) {
+        let n = buffers.rows * width
+        ln1.forward(x, buffers.ln1Out, rows: buffers.rows, cache: buffers.ln1Cache, params: params)
+        attention.forward(buffers.ln1Out, buffers.attentionOut, buffers: buffers.attention, params: params)
+        vectorAdd(x, buffers.attentionOut, buffers.x1, count: n)
+        ln2.forward(buffers.x1, buffers.ln2Out, rows: buffers.rows, cache: buffers.ln2Cache, params: params)
+        mlp.forward(buffers.ln2Out, buffers.mlpOut, buffers: buffers.mlp, params: params)
+        vectorAdd(buffers.x1, buffers.mlpOut, y, count: n)
+    }
+
+    /// Accumulates into `dx` (B·T, C) and every parameter gradient of the block.
+    /// - dy: (B·T, C); x: (B·T, C) the forward input.
+    @inlinable
+    public func backward<T: Scalar>(
+        _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers: Buffers<T>,
+        params: ParameterStore<T>
+    ) {
+        let rows = buffers.rows, n = rows * width
+        // y = x₁ + mlp(ln_2(x₁)):  dx₁ = dy + ln_2ᵀ(mlpᵀ(dy))
+        buffers.dx1.update(from: dy, count: n)
+        mlp.backward(dy, x: buffers.ln2Out, dx: buffers.dln, buffers: buffers.mlp, params: params, accumulateInput: false)
+        ln2.backward(buffers.dln, x: buffers.x1, dx: buffers.dx1, rows: rows, cache: buffers.ln2Cache, params: params)
+        // x₁ = x + attn(ln_1(x)):  dx += dx₁ + ln_1ᵀ(attnᵀ(dx₁))
+        attention.backward(
+            buffers.dx1, x: buffers.ln1Out, dx: buffers.dln, buffers: buffers.attention, params: params, accumulateInput: false)
+        axpy(1, buffers.dx1, dx, count: n)
+        ln1.backward(buffers.dln, x: x, dx: dx, rows: rows, cache: buffers.ln1Cache, params: params)
+    }
+
+    public func forwardFlops(batch: Int, tokens: Int) -> Double {
+        attention.forwardFlops(batch: batch, tokens: tokens) + mlp.forwardFlops(rows: batch * tokens)
+    }
+}
