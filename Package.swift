@@ -3,11 +3,11 @@
 import PackageDescription
 
 /// Flags for the numerical targets in release builds (see README, "Build flags").
-/// - `-Ounchecked`: drops arithmetic-overflow and precondition checks inside the hot loops; every
-///   kernel already validates its shapes once at entry through `ShapeError`-free preconditions in
-///   debug builds, and the test suite runs these targets in debug mode as well as release.
-/// - `-enforce-exclusivity=unchecked`: removes the run-time exclusivity checks on class properties
-///   that the kernels touch once per element.
+/// - `-Ounchecked`: drops arithmetic-overflow and precondition checks inside the hot loops. The
+///   kernels check shapes with `precondition` at entry, and the test suite runs in debug builds,
+///   where every check is active; release builds are for speed.
+/// - `-enforce-exclusivity=unchecked`: removes the run-time exclusivity checks on class
+///   properties that kernels touch in their loops.
 let hotSwiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
 ]
@@ -42,12 +42,16 @@ let package = Package(
             name: "Layers",
             dependencies: ["Compute"],
             swiftSettings: hotSwiftSettings),
+        .target(
+            name: "Benchmarks",
+            dependencies: ["Compute", "Layers"],
+            swiftSettings: hotSwiftSettings),
 
         // MARK: - Executables
         .executableTarget(
             name: "clip",
             dependencies: [
-                "Compute", "Layers", "CMPI",
+                "Compute", "Layers", "Benchmarks", "CMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -55,5 +59,6 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Compute"], path: "Tests/TestSupport"),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport", "CMPI"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
     ]
 )

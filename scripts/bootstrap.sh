@@ -34,6 +34,9 @@ fi
 if ! command -v just >/dev/null 2>&1; then
     echo "bootstrap: installing just (PyPI rust-just)" >&2
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore rust-just >/dev/null
+    # pyenv-managed Pythons expose new console scripts only after a rehash.
+    if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
+    hash -r
     if ! command -v just >/dev/null 2>&1; then
         echo "bootstrap: 'just' was installed but is not on PATH ($(python3 -m site --user-base 2>/dev/null)/bin?)" >&2
         exit 1

@@ -127,8 +127,8 @@ struct OptimizerTests {
         #expect(ConstantSchedule(rate: 0.5)(1234) == 0.5)
     }
 
-    @Test("A sealed workspace refuses nothing it already holds and reports its size")
-    func workspace() {
+    @Test("Workspace hands out aligned buffers, reports its size per label, and traps once sealed")
+    func workspace() async {
         let ws = Workspace<Float>()
         let p = ws.allocate(100, label: "block0.qkv")
         _ = ws.allocate(28, label: "block0.probs")
@@ -138,5 +138,11 @@ struct OptimizerTests {
         #expect(ws.totalElements == 178 && ws.totalBytes == 712)
         #expect(Int(bitPattern: p) % 64 == 0)
         #expect(ws.report().first?.label == "block0" && ws.report().first?.bytes == 512)
+        // An allocation after sealing (i.e. inside the step) stops the process.
+        await #expect(processExitsWith: .failure) {
+            let sealed = Workspace<Float>()
+            sealed.seal()
+            _ = sealed.allocate(1, label: "late")
+        }
     }
 }

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Benchmarks
+import Compute
+import Foundation
+
+/// `clip bench …`: performance measurements (never tests; compare only within one run).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure kernel and training throughput.",
+        subcommands: [BenchKernels.self])
+}
+
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "GFLOP/s of the GEMM entry point on the preset models' shapes, and GB/s of the element-wise kernels.",
+        discussion: """
+            Runs in Float32 at each requested thread count. Rates are medians of repeated timings; on a
+            shared machine compare only numbers from the same invocation. Build with -c release.
+            """)
+
+    @Option(name: .customLong("model"), parsing: .upToNextOption, help: "Presets whose step GEMMs are measured (nano, tiny, small).")
+    var models: [String] = ["tiny", "small"]
+
+    @Option(help: "Batch size the shapes are taken at.")
+    var batchSize: Int = 256
+
+    @Option(parsing: .upToNextOption, help: "Thread counts to measure at.")
+    var threads: [Int] = [1, 2]
+
+    @Option(help: "Minimum seconds of timing per measurement.")
+    var minTime: Double = 0.25
+
+    @Flag(help: "Skip the element-wise kernels.")
+    var gemmOnly = false
+
+    @Option(help: "Also write every measurement as JSON to this file.")
+    var json: String?
+
+    func validate() throws {
+        for m in models where TowerShape.preset(m, batch: 1) == nil {
+            throw ValidationError("--model: unknown preset '\(m)'; expected one of nano, tiny, small")
+        }
+        guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...4096, got \(batchSize)") }
+        guard !threads.isEmpty, threads.allSatisfy({ (1...256).contains($0) }) else {
+            throw ValidationError("--threads: each count must be in 1...256, got \(threads)")
+        }
+        guard minTime > 0, minTime <= 60 else { throw ValidationError("--min-time must be in (0, 60] seconds, got \(minTime)") }
+    }
+
+    func run() throws {
+        let cpu = CPUFeatures.current
+        print("ClipLab kernel benchmark: \(cpu.modelName) [\(cpu.summary)], \(Threads.available) cores")
+        print("OpenBLAS: \(Threads.blasConfig); Float32; batch \(batchSize); median of repeated runs, ≥ \(minTime) s each")
+        #if DEBUG
+        print("warning: this is a debug build; measure with `swift run -c release clip bench kernels`")
+        #endif
+        var all: [BenchMeasurement] = []
+
+        // GEMM: a large square for the machine's peak, then each preset's step shapes.
+        let square = GemmCase(label: "square 1024³", m: 1024, n: 1024, k: 1024, transA: false, transB: false, batch: 1, perStep: 1)
+        let towers = models.flatMap { TowerShape.preset($0, batch: batchSize)! }
+        let cases = [square] + towers.flatMap(\.gemmCases)
+        var rates: [Int: [String: Double]] = [:]
+        for t in threads {
+            Threads.set(t)
+            for c in cases {
+                let (gf, s) = measureGemm(c, minTime: minTime)
+                rates[t, default: [:]][c.label] = gf
+                all.append(BenchMeasurement(label: "gemm " + c.label, threads: t, rate: gf, seconds: s))
+            }
+        }
+        let threadHeader = threads.map { "\($0) thr".leftPad(9) }.joined()
+        print("\nGEMM GFLOP/s")
+        print("shape".rightPad(30) + "M".leftPad(7) + "N".leftPad(6) + "K".leftPad(7) + " op" + "batch".leftPad(6) + threadHeader)
+        for c in cases {
+            let op = (c.transA ? "T" : "N") + (c.transB ? "T" : "N")
+            var row = c.label.rightPad(30) + "\(c.m)".leftPad(7) + "\(c.n)".leftPad(6) + "\(c.k)".leftPad(7)
+            row += " " + op + "\(c.batch)".leftPad(6)
+            for t in threads { row += fmt(rates[t]?[c.label] ?? 0).leftPad(9) }
+            print(row)
+        }
+        print("\nStep GEMM rate (FLOP-weighted over one forward+backward step's products), GFLOP/s")
+        for m in models {
+            let cs = TowerShape.preset(m, batch: batchSize)!.flatMap(\.gemmCases)
+            let flops = cs.reduce(0) { $0 + $1.flops * Double($1.perStep) }
+            var row = "\(m) (\(fmt(flops / 1e9)) GFLOP per step)".rightPad(56)
+            for t in threads {
+                let r = stepGemmRate(cs, rates: rates[t] ?? [:])
+                row += fmt(r).leftPad(9)
+                all.append(BenchMeasurement(label: "step gemm \(m)", threads: t, rate: r, seconds: flops / (r * 1e9)))
+            }
+            print(row)
+        }
+
+        if !gemmOnly {
+            let tower = towers.first!
+            let rows = tower.batch * tower.tokens
+            print("\nElement-wise GB/s on (\(rows), \(4 * tower.width)) activations (\(tower.name) MLP hidden size)")
+            print("kernel".rightPad(24) + "elements".leftPad(12) + threadHeader)
+            let buffers = ElementwiseBuffers(rows: rows, width: 4 * tower.width)
+            for e in elementwiseCases(rows: rows, width: 4 * tower.width) {
+                var row = e.label.rightPad(24) + "\(e.elements)".leftPad(12)
+                for t in threads {
+                    Threads.set(t)
+                    let s = medianSeconds(minTime: minTime) { e.run(buffers) }
+                    let gbs = e.bytes / s / 1e9
+                    all.append(BenchMeasurement(label: "elementwise " + e.label, threads: t, rate: gbs, seconds: s))
+                    row += fmt(gbs).leftPad(9)
+                }
+                print(row)
+            }
+        }
+        if let json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(all).write(to: URL(fileURLWithPath: json), options: .atomic)
+            print("\nwrote \(json)")
+        }
+    }
+}
+
+func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? " " + self : String(repeating: " ", count: n - count) + self }
+    func rightPad(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+}

@@ -1,2 +1,0 @@
-import Compute
-print(Threads.blasConfig)
