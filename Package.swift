@@ -32,6 +32,9 @@ let package = Package(
         .systemLibrary(
             name: "CMPI", pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
         // MARK: - Library modules
         .target(
@@ -43,6 +46,18 @@ let package = Package(
             dependencies: ["Compute"],
             swiftSettings: hotSwiftSettings),
         .target(
+            name: "Data",
+            dependencies: ["Compute", "CZlib", "CPNG", "CJPEG"],
+            swiftSettings: hotSwiftSettings),
+        .target(
+            name: "CLIP",
+            dependencies: ["Compute", "Layers"],
+            swiftSettings: hotSwiftSettings),
+        .target(
+            name: "Training",
+            dependencies: ["Compute", "Layers", "CLIP", "Data"],
+            swiftSettings: hotSwiftSettings),
+        .target(
             name: "Benchmarks",
             dependencies: ["Compute", "Layers"],
             swiftSettings: hotSwiftSettings),
@@ -51,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "clip",
             dependencies: [
-                "Compute", "Layers", "Benchmarks", "CMPI",
+                "Compute", "Layers", "CLIP", "Data", "Training", "Benchmarks", "CMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -60,5 +75,8 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport", "CMPI"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Compute", "TestSupport"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
     ]
 )

@@ -11,6 +11,9 @@ apt_packages=(
     libopenmpi-dev    # CMPI: data-parallel training (pkg-config ompi-c)
     openmpi-bin       # mpirun
     gnuplot-nox       # figures (pngcairo, svg, pdfcairo)
+    zlib1g-dev        # CZlib: gzip (BPE merges file) and deflate (PNG writing)
+    libpng-dev        # CPNG: decoding PNG images
+    libjpeg62-turbo-dev  # CJPEG: decoding JPEG images (libjpeg-turbo)
 )
 
 as_root() {

@@ -1,0 +1,1 @@
+// The data module: datasets, images, tokenizer, loader, evaluation tasks.
