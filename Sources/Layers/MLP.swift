@@ -33,12 +33,14 @@ public struct MLP: Sendable {
         public let dHidden: UnsafeMutablePointer<T>  // (rows, 4C) scratch
     }
 
-    public func makeBuffers<T>(rows: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
-        Buffers(
+    /// Buffers for `rows` rows; `sharingScratchWith` reuses another MLP's backward scratch.
+    public func makeBuffers<T>(rows: Int, workspace: Workspace<T>, label: String, sharingScratchWith other: Buffers<T>? = nil) -> Buffers<T> {
+        if let other { precondition(other.rows == rows, "MLP: shared scratch has another row count") }
+        return Buffers(
             rows: rows,
             preActivation: workspace.allocate(rows * hiddenWidth, label: label + ".fc"),
             activation: workspace.allocate(rows * hiddenWidth, label: label + ".gelu"),
-            dHidden: workspace.allocate(rows * hiddenWidth, label: label + ".dhidden"))
+            dHidden: other?.dHidden ?? workspace.allocate(rows * hiddenWidth, label: "scratch.dhidden"))
     }
 
     /// - x: (rows, C); y: (rows, C), overwritten.

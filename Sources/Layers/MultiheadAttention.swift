@@ -55,17 +55,25 @@ public struct MultiheadAttention: Sendable {
         public let dcontext: UnsafeMutablePointer<T>  // (B·T, C) scratch
     }
 
-    public func makeBuffers<T>(batch: Int, tokens: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
+    /// Buffers for a (B, T) batch. The backward scratch (dqkv, dprobs, dcontext) is only live
+    /// during this layer's backward pass, so layers of one tower can share it: pass the buffers of
+    /// an earlier layer of the same shape as `sharingScratchWith`.
+    public func makeBuffers<T>(
+        batch: Int, tokens: Int, workspace: Workspace<T>, label: String, sharingScratchWith other: Buffers<T>? = nil
+    ) -> Buffers<T> {
         let rows = batch * tokens, c = width
         let scores = batch * heads * tokens * tokens
+        if let other {
+            precondition(other.batch == batch && other.tokens == tokens, "MultiheadAttention: shared scratch has another shape")
+        }
         return Buffers(
             batch: batch, tokens: tokens,
             qkv: workspace.allocate(rows * 3 * c, label: label + ".qkv"),
             probs: workspace.allocate(scores, label: label + ".probs"),
             context: workspace.allocate(rows * c, label: label + ".context"),
-            dqkv: workspace.allocate(rows * 3 * c, label: label + ".dqkv"),
-            dprobs: workspace.allocate(scores, label: label + ".dprobs"),
-            dcontext: workspace.allocate(rows * c, label: label + ".dcontext"))
+            dqkv: other?.dqkv ?? workspace.allocate(rows * 3 * c, label: "scratch.dqkv"),
+            dprobs: other?.dprobs ?? workspace.allocate(scores, label: "scratch.dprobs"),
+            dcontext: other?.dcontext ?? workspace.allocate(rows * c, label: "scratch.dcontext"))
     }
 
     /// - x: (B·T, C) input; y: (B·T, C) output, overwritten.

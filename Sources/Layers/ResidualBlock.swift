@@ -36,31 +36,37 @@ public struct ResidualBlock: Sendable {
         public let ln1Out: UnsafeMutablePointer<T>  // (rows, C)
         public let ln1Cache: LayerNorm.Cache<T>
         public let attention: MultiheadAttention.Buffers<T>
-        public let attentionOut: UnsafeMutablePointer<T>  // (rows, C)
         public let x1: UnsafeMutablePointer<T>  // (rows, C) after the attention residual
         public let ln2Out: UnsafeMutablePointer<T>  // (rows, C)
         public let ln2Cache: LayerNorm.Cache<T>
         public let mlp: MLP.Buffers<T>
-        public let mlpOut: UnsafeMutablePointer<T>  // (rows, C)
+        public let branchOut: UnsafeMutablePointer<T>  // (rows, C) scratch: attention or MLP output before the residual add
         public let dx1: UnsafeMutablePointer<T>  // (rows, C) scratch
         public let dln: UnsafeMutablePointer<T>  // (rows, C) scratch
     }
 
-    public func makeBuffers<T>(batch: Int, tokens: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
+    /// Buffers for a (B, T) batch. What backward reads (LayerNorm outputs and caches, x₁, the
+    /// attention and MLP activations) is per block; the scratch that is live only inside one
+    /// block's forward or backward is shared with `sharingScratchWith`, an earlier block of the
+    /// same tower, so a tower of L blocks holds one set of scratch, not L.
+    public func makeBuffers<T>(
+        batch: Int, tokens: Int, workspace: Workspace<T>, label: String, sharingScratchWith other: Buffers<T>? = nil
+    ) -> Buffers<T> {
         let rows = batch * tokens, c = width
+        if let other { precondition(other.rows == rows, "ResidualBlock: shared scratch has another row count") }
         return Buffers(
             rows: rows,
             ln1Out: workspace.allocate(rows * c, label: label + ".ln_1"),
             ln1Cache: ln1.makeCache(rows: rows, workspace: workspace, label: label + ".ln_1"),
-            attention: attention.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: label + ".attn"),
-            attentionOut: workspace.allocate(rows * c, label: label + ".attn_out"),
+            attention: attention.makeBuffers(
+                batch: batch, tokens: tokens, workspace: workspace, label: label + ".attn", sharingScratchWith: other?.attention),
             x1: workspace.allocate(rows * c, label: label + ".x1"),
             ln2Out: workspace.allocate(rows * c, label: label + ".ln_2"),
             ln2Cache: ln2.makeCache(rows: rows, workspace: workspace, label: label + ".ln_2"),
-            mlp: mlp.makeBuffers(rows: rows, workspace: workspace, label: label + ".mlp"),
-            mlpOut: workspace.allocate(rows * c, label: label + ".mlp_out"),
-            dx1: workspace.allocate(rows * c, label: label + ".dx1"),
-            dln: workspace.allocate(rows * c, label: label + ".dln"))
+            mlp: mlp.makeBuffers(rows: rows, workspace: workspace, label: label + ".mlp", sharingScratchWith: other?.mlp),
+            branchOut: other?.branchOut ?? workspace.allocate(rows * c, label: "scratch.branch_out"),
+            dx1: other?.dx1 ?? workspace.allocate(rows * c, label: "scratch.dx1"),
+            dln: other?.dln ?? workspace.allocate(rows * c, label: "scratch.dln"))
     }
 
     /// - x: (B·T, C) input, kept by the caller for backward; y: (B·T, C) output, overwritten.
@@ -68,11 +74,11 @@ public struct ResidualBlock: Sendable {
     public func forward<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) {
         let n = buffers.rows * width
         ln1.forward(x, buffers.ln1Out, rows: buffers.rows, cache: buffers.ln1Cache, params: params)
-        attention.forward(buffers.ln1Out, buffers.attentionOut, buffers: buffers.attention, params: params)
-        vectorAdd(x, buffers.attentionOut, buffers.x1, count: n)
+        attention.forward(buffers.ln1Out, buffers.branchOut, buffers: buffers.attention, params: params)
+        vectorAdd(x, buffers.branchOut, buffers.x1, count: n)
         ln2.forward(buffers.x1, buffers.ln2Out, rows: buffers.rows, cache: buffers.ln2Cache, params: params)
-        mlp.forward(buffers.ln2Out, buffers.mlpOut, buffers: buffers.mlp, params: params)
-        vectorAdd(buffers.x1, buffers.mlpOut, y, count: n)
+        mlp.forward(buffers.ln2Out, buffers.branchOut, buffers: buffers.mlp, params: params)
+        vectorAdd(buffers.x1, buffers.branchOut, y, count: n)
     }
 
     /// Accumulates into `dx` (B·T, C) and every parameter gradient of the block.

@@ -168,6 +168,33 @@ struct LayerGradientTests {
         ])
     }
 
+    @Test("Two stacked blocks sharing backward scratch")
+    func stackedBlocksSharingScratch() {
+        var layout = ParameterLayout()
+        let b0 = ResidualBlock("transformer.resblocks.0", width: 8, heads: 2, causal: true, layout: &layout)
+        let b1 = ResidualBlock("transformer.resblocks.1", width: 8, heads: 2, causal: true, layout: &layout)
+        let store = ParameterStore<Double>(layout: layout)
+        randomizeParameters(store, seed: 16, std: 0.4)
+        let batch = 2, tokens = 3, n = batch * tokens * 8
+        let ws = Workspace<Double>()
+        let buf0 = b0.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b0")
+        let buf1 = b1.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b1", sharingScratchWith: buf0)
+        #expect(buf0.dln == buf1.dln && buf0.attention.dqkv == buf1.attention.dqkv && buf0.x1 != buf1.x1)
+        let x = randomBuffer(n, seed: 16, stream: "x"), dx = AlignedBuffer<Double>(count: n)
+        let h = AlignedBuffer<Double>(count: n), dh = AlignedBuffer<Double>(count: n)
+        let dy = randomBuffer(n, seed: 16, stream: "dy"), y = AlignedBuffer<Double>(count: n)
+        let reports = checkGradients(parameterTensors(store) + [CheckedTensor(name: "x", values: x.pointer, gradient: dx.pointer, count: n)]) {
+            b0.forward(x.pointer, h.pointer, buffers: buf0, params: store)
+            b1.forward(h.pointer, y.pointer, buffers: buf1, params: store)
+            return dot(dy.pointer, y.pointer, count: n)
+        } backward: {
+            dh.zero()
+            b1.backward(dy.pointer, x: h.pointer, dx: dh.pointer, buffers: buf1, params: store)
+            b0.backward(dh.pointer, x: x.pointer, dx: dx.pointer, buffers: buf0, params: store)
+        }
+        expectAll(reports)
+    }
+
     @Test("Patch embedding (weights and image)")
     func patchEmbedding() {
         var layout = ParameterLayout()
