@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .library(name: "Compute", targets: ["Compute"]),
         .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "CLIP", targets: ["CLIP"]),
         .executable(name: "clip", targets: ["clip"]),
     ],
     dependencies: [
@@ -54,8 +55,12 @@ let package = Package(
             dependencies: ["Compute", "Layers"],
             swiftSettings: hotSwiftSettings),
         .target(
+            name: "Objectives",
+            dependencies: ["Compute", "Layers"],
+            swiftSettings: hotSwiftSettings),
+        .target(
             name: "Training",
-            dependencies: ["Compute", "Layers", "CLIP", "Data"],
+            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Data"],
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Benchmarks",
@@ -76,7 +81,8 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Compute", "TestSupport"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
     ]
 )

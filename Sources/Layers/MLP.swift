@@ -31,6 +31,12 @@ public struct MLP: Sendable {
         public let preActivation: UnsafeMutablePointer<T>  // (rows, 4C)
         public let activation: UnsafeMutablePointer<T>  // (rows, 4C)
         public let dHidden: UnsafeMutablePointer<T>  // (rows, 4C) scratch
+
+        /// The same buffers used for fewer rows.
+        public func resized(rows newRows: Int) -> Buffers {
+            precondition(newRows <= rows, "MLP.Buffers: \(newRows) rows exceed capacity \(rows)")
+            return Buffers(rows: newRows, preActivation: preActivation, activation: activation, dHidden: dHidden)
+        }
     }
 
     /// Buffers for `rows` rows; `sharingScratchWith` reuses another MLP's backward scratch.

@@ -53,6 +53,12 @@ public struct MultiheadAttention: Sendable {
         public let dqkv: UnsafeMutablePointer<T>  // (B·T, 3C) scratch
         public let dprobs: UnsafeMutablePointer<T>  // (B, H, T, T) scratch
         public let dcontext: UnsafeMutablePointer<T>  // (B·T, C) scratch
+
+        /// The same buffers used for a smaller batch (a final partial chunk at inference).
+        public func resized(batch newBatch: Int) -> Buffers {
+            precondition(newBatch <= batch, "MultiheadAttention.Buffers: batch \(newBatch) exceeds capacity \(batch)")
+            return Buffers(batch: newBatch, tokens: tokens, qkv: qkv, probs: probs, context: context, dqkv: dqkv, dprobs: dprobs, dcontext: dcontext)
+        }
     }
 
     /// Buffers for a (B, T) batch. The backward scratch (dqkv, dprobs, dcontext) is only live

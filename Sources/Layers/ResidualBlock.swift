@@ -43,6 +43,15 @@ public struct ResidualBlock: Sendable {
         public let branchOut: UnsafeMutablePointer<T>  // (rows, C) scratch: attention or MLP output before the residual add
         public let dx1: UnsafeMutablePointer<T>  // (rows, C) scratch
         public let dln: UnsafeMutablePointer<T>  // (rows, C) scratch
+
+        /// The same buffers used for a smaller batch (a final partial chunk at inference).
+        public func resized(batch: Int) -> Buffers {
+            if batch == attention.batch { return self }
+            let newRows = batch * attention.tokens
+            return Buffers(
+                rows: newRows, ln1Out: ln1Out, ln1Cache: ln1Cache, attention: attention.resized(batch: batch), x1: x1,
+                ln2Out: ln2Out, ln2Cache: ln2Cache, mlp: mlp.resized(rows: newRows), branchOut: branchOut, dx1: dx1, dln: dln)
+        }
     }
 
     /// Buffers for a (B, T) batch. What backward reads (LayerNorm outputs and caches, x₁, the

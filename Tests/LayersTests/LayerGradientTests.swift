@@ -69,6 +69,7 @@ struct LayerGradientTests {
         randomizeParameters(store, seed: 2)
         let rows = 4, n = 40
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let cache = ln.makeCache(rows: rows, workspace: ws, label: "ln")
         let x = randomBuffer(n, seed: 2, stream: "x", std: 2), dx = AlignedBuffer<Double>(count: n)
         let dy = randomBuffer(n, seed: 2, stream: "dy"), y = AlignedBuffer<Double>(count: n)
@@ -89,6 +90,7 @@ struct LayerGradientTests {
         randomizeParameters(store, seed: 3, std: 0.5)
         let batch = 2, tokens = 5, n = batch * tokens * 8
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let buffers = attn.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "attn")
         ws.seal()
         let x = randomBuffer(n, seed: 3, stream: "x"), dx = AlignedBuffer<Double>(count: n)
@@ -110,6 +112,7 @@ struct LayerGradientTests {
         randomizeParameters(store, seed: 4, std: 0.5)
         let tokens = 6, n = tokens * 8
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let buffers = attn.makeBuffers(batch: 1, tokens: tokens, workspace: ws, label: "attn")
         let x = randomBuffer(n, seed: 4, stream: "x"), y1 = AlignedBuffer<Double>(count: n), y2 = AlignedBuffer<Double>(count: n)
         attn.forward(x.pointer, y1.pointer, buffers: buffers, params: store)
@@ -127,6 +130,7 @@ struct LayerGradientTests {
         randomizeParameters(store, seed: 5, std: 0.5)
         let rows = 5, n = rows * 6
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let buffers = mlp.makeBuffers(rows: rows, workspace: ws, label: "mlp")
         let x = randomBuffer(n, seed: 5, stream: "x"), dx = AlignedBuffer<Double>(count: n)
         let dy = randomBuffer(n, seed: 5, stream: "dy"), y = AlignedBuffer<Double>(count: n)
@@ -147,6 +151,7 @@ struct LayerGradientTests {
         randomizeParameters(store, seed: 6, std: 0.4)
         let batch = 2, tokens = 4, n = batch * tokens * 8
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let buffers = block.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "block")
         ws.seal()
         let x = randomBuffer(n, seed: 6, stream: "x"), dx = AlignedBuffer<Double>(count: n)
@@ -177,6 +182,7 @@ struct LayerGradientTests {
         randomizeParameters(store, seed: 16, std: 0.4)
         let batch = 2, tokens = 3, n = batch * tokens * 8
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let buf0 = b0.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b0")
         let buf1 = b1.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b1", sharingScratchWith: buf0)
         #expect(buf0.dln == buf1.dln && buf0.attention.dqkv == buf1.attention.dqkv && buf0.x1 != buf1.x1)
@@ -203,6 +209,7 @@ struct LayerGradientTests {
         randomizeParameters(store, seed: 7)
         let batch = 2, imageCount = batch * 3 * 36, outCount = batch * pe.patches * 5
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let cols = pe.makeColumns(batch: batch, workspace: ws, label: "patch")
         let dcols = pe.makeColumns(batch: batch, workspace: ws, label: "dpatch")
         let images = randomBuffer(imageCount, seed: 7, stream: "img"), dImages = AlignedBuffer<Double>(count: imageCount)
@@ -223,6 +230,7 @@ struct LayerGradientTests {
         let store = ParameterStore<Double>(layout: layout)
         randomizeParameters(store, seed: 8)
         let ws = Workspace<Double>()
+        defer { withExtendedLifetime(ws) {} }
         let cols = pe.makeColumns(batch: 1, workspace: ws, label: "p")
         let img = randomBuffer(3 * 64, seed: 8, stream: "img"), y = AlignedBuffer<Double>(count: pe.patches * 3)
         pe.forward(images: img.pointer, columns: cols, y.pointer, batch: 1, params: store)

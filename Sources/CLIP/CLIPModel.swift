@@ -1,0 +1,170 @@
+// The CLIP model: both towers and the learnable logit scale over one flat parameter store, with
+// OpenCLIP's parameter names, shapes and initialisation. Inference entry points (`embedImages`,
+// `embedTexts`, `similarity`) need no training machinery.
+
+import Compute
+import Foundation
+import Layers
+
+/// OpenCLIP's image normalisation: pixels in [0, 1], then (x − mean)/std per channel.
+public enum ImageNormalization {
+    public static let mean: [Double] = [0.48145466, 0.4578275, 0.40821073]
+    public static let std: [Double] = [0.26862954, 0.26130258, 0.27577711]
+
+    /// Normalises (B, 3, S, S) pixels in place (divides by std, as OpenCLIP does).
+    @inlinable
+    public static func apply<T: Scalar>(_ pixels: UnsafeMutablePointer<T>, batch: Int, size: Int) {
+        let plane = size * size
+        for b in 0..<batch {
+            for c in 0..<3 {
+                let p = pixels + (b * 3 + c) * plane
+                let m = T(mean[c]), s = T(std[c])
+                for i in 0..<plane { p[i] = (p[i] - m) / s }
+            }
+        }
+    }
+}
+
+public final class CLIPModel<T: Scalar>: @unchecked Sendable {
+    public let config: CLIPConfiguration
+    public let vision: VisionTower
+    public let text: TextTower
+    /// `logit_scale` = ln(1/τ), a scalar; clamped to [0, ln 100] after each step.
+    public let logitScale: ParameterView
+    public let store: ParameterStore<T>
+
+    /// ln(1/0.07), OpenCLIP's initial logit scale.
+    public static var initialLogitScale: Double { Foundation.log(1 / 0.07) }
+    /// ln 100, the clamp's upper bound.
+    public static var maximumLogitScale: Double { Foundation.log(100) }
+
+    /// Builds the layout for `config` (parameters zero until `initialize` or a checkpoint load).
+    public init(_ config: CLIPConfiguration) throws {
+        try config.validate()
+        self.config = config
+        var layout = ParameterLayout()
+        text = TextTower(config.text, embedDimension: config.embedDimension, gelu: config.gelu, layout: &layout)
+        logitScale = layout.add("logit_scale", shape: [])
+        vision = VisionTower(config.vision, embedDimension: config.embedDimension, gelu: config.gelu, layout: &layout)
+        store = ParameterStore(layout: layout)
+    }
+
+    /// OpenCLIP's initialisation, with every random draw keyed by (seed, parameter name).
+    public func initialize(seed: UInt64) {
+        vision.initialize(store, seed: seed)
+        text.initialize(store, seed: seed)
+        store.initialize(logitScale, .constant(Self.initialLogitScale), seed: seed)
+    }
+
+    /// Clamps `logit_scale` to [0, ln 100] (after every optimizer step, as OpenCLIP does).
+    public func clampLogitScale() {
+        let p = store.value(logitScale)
+        p.pointee = min(max(p.pointee, 0), T(Self.maximumLogitScale))
+    }
+
+    /// The current temperature τ = exp(−logit_scale).
+    public var temperature: Double { Foundation.exp(-Double(store.value(logitScale).pointee)) }
+
+    /// Forward FLOPs of one image–text pair, counted like the OpenCLIP anchor (every matrix product).
+    public var forwardFlopsPerSample: Double { vision.forwardFlopsPerSample() + text.forwardFlopsPerSample() }
+
+    /// Everything one batch size needs: both towers' activations and the feature buffers.
+    public struct Activations: @unchecked Sendable {
+        public let batch: Int
+        public let workspace: Workspace<T>
+        public let vision: VisionTower.Buffers<T>
+        public let text: TextTower.Buffers<T>
+        public let imageFeatures: UnsafeMutablePointer<T>  // (B, E)
+        public let textFeatures: UnsafeMutablePointer<T>  // (B, E)
+    }
+
+    /// Allocates the activations for batches of up to `batch` pairs; the workspace is sealed.
+    public func makeActivations(batch: Int) -> Activations {
+        let ws = Workspace<T>()
+        let e = config.embedDimension
+        let a = Activations(
+            batch: batch, workspace: ws,
+            vision: vision.makeBuffers(batch: batch, workspace: ws),
+            text: text.makeBuffers(batch: batch, workspace: ws),
+            imageFeatures: ws.allocate(batch * e, label: "features.image"),
+            textFeatures: ws.allocate(batch * e, label: "features.text"))
+        ws.seal()
+        return a
+    }
+
+    /// Both towers forward on a full batch: images (B, 3, S, S) normalised, ids (B, T).
+    /// Features land in `activations.imageFeatures` / `textFeatures` (unnormalised).
+    @inlinable
+    public func forward(images: UnsafePointer<T>, ids: UnsafePointer<Int32>, activations a: Activations) {
+        vision.forward(images: images, features: a.imageFeatures, batch: a.batch, buffers: a.vision, params: store)
+        text.forward(ids: ids, features: a.textFeatures, batch: a.batch, buffers: a.text, params: store)
+    }
+
+    /// Both towers backward from dL/d(image features) and dL/d(text features), (B, E) each;
+    /// accumulates into `store.grads`.
+    @inlinable
+    public func backward(dImageFeatures: UnsafePointer<T>, dTextFeatures: UnsafePointer<T>, activations a: Activations) {
+        text.backward(dTextFeatures, buffers: a.text, params: store)
+        vision.backward(dImageFeatures, buffers: a.vision, params: store)
+    }
+}
+
+// MARK: - Inference
+
+extension CLIPModel {
+    /// Image embeddings (count, E), L2-normalised when `normalize`, for `count` normalised images
+    /// (count, 3, S, S), computed in chunks of `activations.batch`.
+    public func embedImages(_ images: UnsafePointer<T>, count: Int, activations a: Activations, normalize: Bool = true) -> [T] {
+        let e = config.embedDimension, s = config.vision.imageSize
+        var out = [T](repeating: 0, count: count * e)
+        var start = 0
+        while start < count {
+            let n = min(a.batch, count - start)
+            vision.forward(images: images + start * 3 * s * s, features: a.imageFeatures, batch: n, buffers: a.vision, params: store)
+            out.withUnsafeMutableBufferPointer { dst in
+                (dst.baseAddress! + start * e).update(from: a.imageFeatures, count: n * e)
+            }
+            start += n
+        }
+        if normalize { Self.normalizeRows(&out, width: e) }
+        return out
+    }
+
+    /// Text embeddings (count, E) for `count` token rows (count, T), in chunks of `activations.batch`.
+    public func embedTexts(_ ids: UnsafePointer<Int32>, count: Int, activations a: Activations, normalize: Bool = true) -> [T] {
+        let e = config.embedDimension, t = config.text.contextLength
+        var out = [T](repeating: 0, count: count * e)
+        var start = 0
+        while start < count {
+            let n = min(a.batch, count - start)
+            text.forward(ids: ids + start * t, features: a.textFeatures, batch: n, buffers: a.text, params: store)
+            out.withUnsafeMutableBufferPointer { dst in
+                (dst.baseAddress! + start * e).update(from: a.textFeatures, count: n * e)
+            }
+            start += n
+        }
+        if normalize { Self.normalizeRows(&out, width: e) }
+        return out
+    }
+
+    /// Scaled cosine similarities exp(logit_scale)·u·vᵀ, (images, texts), from normalised embeddings.
+    public func similarity(imageEmbeddings u: [T], textEmbeddings v: [T]) -> [T] {
+        let e = config.embedDimension, ni = u.count / e, nt = v.count / e
+        var out = [T](repeating: 0, count: ni * nt)
+        let scale = T(Foundation.exp(Double(store.value(logitScale).pointee)))
+        gemm(transB: true, m: ni, n: nt, k: e, alpha: scale, a: u, lda: e, b: v, ldb: e, c: &out, ldc: nt)
+        return out
+    }
+
+    /// L2-normalises each row of `x` (rows, width) in place.
+    public static func normalizeRows(_ x: inout [T], width: Int) {
+        let rows = x.count / width
+        x.withUnsafeMutableBufferPointer { p in
+            let norms = [T](repeating: 0, count: rows)
+            norms.withUnsafeBufferPointer { n in
+                let np = UnsafeMutablePointer(mutating: n.baseAddress!)
+                l2NormalizeForward(p.baseAddress!, p.baseAddress!, norms: np, rows: rows, cols: width)
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+// Model configurations: the presets of DESIGN.md, named and shaped like OpenCLIP's model configs.
+
+import Compute
+
+/// The vision tower: a ViT with class-token pooling.
+public struct VisionConfiguration: Codable, Sendable, Hashable {
+    public var imageSize: Int
+    public var patchSize: Int
+    public var width: Int
+    public var layers: Int
+    public var heads: Int
+    public var mlpRatio: Int = 4
+
+    /// Patches per side.
+    public var grid: Int { imageSize / patchSize }
+    /// Sequence length: the patches plus the class token.
+    public var tokens: Int { grid * grid + 1 }
+}
+
+/// The text tower: a causal transformer pooled at the end-of-text token.
+public struct TextConfiguration: Codable, Sendable, Hashable {
+    public var contextLength: Int
+    public var vocabularySize: Int
+    public var width: Int
+    public var layers: Int
+    public var heads: Int
+    public var mlpRatio: Int = 4
+}
+
+/// A CLIP model's architecture. Encoded into every checkpoint's metadata.
+public struct CLIPConfiguration: Codable, Sendable, Hashable {
+    /// Preset name ("nano", "tiny", "small") or a user's own.
+    public var name: String
+    /// Dimension E of the shared embedding space.
+    public var embedDimension: Int
+    public var vision: VisionConfiguration
+    public var text: TextConfiguration
+    /// GELU flavour of the MLPs; OpenCLIP's ViT configs use the exact one (`quick_gelu` off).
+    public var gelu: GELUApproximation = .exact
+
+    /// CLIP's BPE vocabulary size (256 bytes + 256 word-final bytes + 48,894 merges + 2 specials).
+    public static let clipVocabularySize = 49408
+
+    /// The presets of DESIGN.md:
+    ///
+    /// | preset | image | patch | vision W × L × H | text ctx | text W × L × H | embed |
+    /// | nano   | 16 | 4 | 32 × 1 × 2  | 16 | 32 × 1 × 2  | 32  |
+    /// | tiny   | 32 | 4 | 128 × 4 × 4 | 32 | 128 × 4 × 4 | 128 |
+    /// | small  | 64 | 8 | 256 × 6 × 4 | 32 | 256 × 6 × 4 | 256 |
+    public static func preset(_ name: String, vocabularySize: Int = clipVocabularySize) -> CLIPConfiguration? {
+        switch name {
+        case "nano":
+            return CLIPConfiguration(
+                name: name, embedDimension: 32,
+                vision: VisionConfiguration(imageSize: 16, patchSize: 4, width: 32, layers: 1, heads: 2),
+                text: TextConfiguration(contextLength: 16, vocabularySize: vocabularySize, width: 32, layers: 1, heads: 2))
+        case "tiny":
+            return CLIPConfiguration(
+                name: name, embedDimension: 128,
+                vision: VisionConfiguration(imageSize: 32, patchSize: 4, width: 128, layers: 4, heads: 4),
+                text: TextConfiguration(contextLength: 32, vocabularySize: vocabularySize, width: 128, layers: 4, heads: 4))
+        case "small":
+            return CLIPConfiguration(
+                name: name, embedDimension: 256,
+                vision: VisionConfiguration(imageSize: 64, patchSize: 8, width: 256, layers: 6, heads: 4),
+                text: TextConfiguration(contextLength: 32, vocabularySize: vocabularySize, width: 256, layers: 6, heads: 4))
+        default:
+            return nil
+        }
+    }
+
+    public static let presetNames = ["nano", "tiny", "small"]
+
+    /// Checks the architecture's internal consistency; the message names the field.
+    public func validate() throws {
+        func require(_ ok: Bool, _ message: String) throws {
+            if !ok { throw ConfigurationError(message: "model configuration '\(name)': \(message)") }
+        }
+        try require(embedDimension > 0, "embedDimension must be > 0")
+        try require(vision.patchSize > 0 && vision.imageSize % vision.patchSize == 0,
+                    "vision.imageSize \(vision.imageSize) must be a positive multiple of vision.patchSize \(vision.patchSize)")
+        try require(vision.heads > 0 && vision.width % vision.heads == 0, "vision.width \(vision.width) must be divisible by vision.heads \(vision.heads)")
+        try require(text.heads > 0 && text.width % text.heads == 0, "text.width \(text.width) must be divisible by text.heads \(text.heads)")
+        try require(vision.layers >= 1 && text.layers >= 1, "each tower needs at least one layer")
+        try require(text.contextLength >= 2, "text.contextLength must be ≥ 2 (start and end of text)")
+        try require(text.vocabularySize >= 3, "text.vocabularySize must be ≥ 3")
+    }
+}
+
+/// A configuration that cannot be built, with the reason.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}
