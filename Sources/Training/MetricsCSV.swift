@@ -1,0 +1,84 @@
+// metrics.csv: one header row, plain commas, numeric cells only, floats with round-trip
+// precision. Rows are appended and flushed as they come, so a stopped run keeps every finished
+// epoch.
+
+import Foundation
+
+/// An append-only CSV file with a fixed header.
+public final class MetricsCSV {
+    public let path: String
+    public let columns: [String]
+    private let handle: FileHandle
+
+    /// Creates (or truncates) `path` and writes the header.
+    public init(path: String, columns: [String]) throws {
+        precondition(Set(columns).count == columns.count, "MetricsCSV: duplicate column names in \(columns)")
+        self.path = path
+        self.columns = columns
+        guard FileManager.default.createFile(atPath: path, contents: Data((columns.joined(separator: ",") + "\n").utf8)) else {
+            throw TrainingError.io(path: path, reason: "cannot create the metrics file")
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError.io(path: path, reason: "cannot open the metrics file for writing")
+        }
+        handle = h
+        handle.seekToEndOfFile()
+    }
+
+    deinit { try? handle.close() }
+
+    /// Appends a row; every column must be present in `values`, and no unknown key may be.
+    public func append(_ values: [String: Double]) throws {
+        let unknown = Set(values.keys).subtracting(columns)
+        precondition(unknown.isEmpty, "MetricsCSV: values for unknown columns \(unknown.sorted())")
+        let cells = try columns.map { c -> String in
+            guard let v = values[c] else { throw TrainingError.io(path: path, reason: "row lacks column '\(c)'") }
+            return Self.format(v)
+        }
+        handle.write(Data((cells.joined(separator: ",") + "\n").utf8))
+        try handle.synchronize()
+    }
+
+    /// Integers without a decimal point; other values with the shortest round-trip representation.
+    public static func format(_ v: Double) -> String {
+        if v.isNaN { return "nan" }
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return "\(v)"
+    }
+
+    /// Parses a metrics CSV written by this type (tests, resume, studies).
+    public static func read(path: String) throws -> (columns: [String], rows: [[Double]]) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw TrainingError.io(path: path, reason: "cannot read")
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard let head = lines.first else { throw TrainingError.io(path: path, reason: "empty file") }
+        let columns = head.split(separator: ",").map(String.init)
+        let rows = try lines.dropFirst().enumerated().map { (i, line) -> [Double] in
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard cells.count == columns.count else {
+                throw TrainingError.io(path: path, reason: "line \(i + 2) has \(cells.count) cells; the header has \(columns.count)")
+            }
+            return try cells.map { c in
+                guard let v = Double(c) else { throw TrainingError.io(path: path, reason: "line \(i + 2): '\(c)' is not a number") }
+                return v
+            }
+        }
+        return (columns, rows)
+    }
+}
+
+/// Errors of the training layer; each names the file or option concerned.
+public enum TrainingError: Error, CustomStringConvertible {
+    case io(path: String, reason: String)
+    case invalid(option: String, reason: String)
+    case diverged(step: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .io(let p, let r): "\(p): \(r)"
+        case .invalid(let o, let r): "\(o): \(r)"
+        case .diverged(let s, let r): "training diverged at step \(s): \(r)"
+        }
+    }
+}

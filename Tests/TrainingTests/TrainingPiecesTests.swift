@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import TestSupport
+import Training
+
+@Suite("Training building blocks")
+struct TrainingPiecesTests {
+    @Test("Zero-shot top-1 on hand-made embeddings")
+    func zeroShot() {
+        // Two classes along the axes, one template each; image 2 is misclassified.
+        let w = EvaluationMetrics.classifier(templateEmbeddings: [2, 0, 0, 3], classes: 2, templates: 1, dimension: 2)
+        #expect(w == [1, 0, 0, 1])
+        let u: [Double] = [0.9, 0.1, 0.2, 0.8, 0.7, 0.3]
+        #expect(EvaluationMetrics.zeroShotTop1(imageEmbeddings: u, classifier: w, labels: [0, 1, 1], dimension: 2) == 2.0 / 3)
+        // Template averaging: the mean of normalised templates, renormalised.
+        let w2 = EvaluationMetrics.classifier(templateEmbeddings: [1, 0, 0, 5], classes: 1, templates: 2, dimension: 2)
+        #expect(abs(w2[0] - 0.5.squareRoot()) < 1e-15 && abs(w2[1] - 0.5.squareRoot()) < 1e-15)
+    }
+
+    @Test("Retrieval recall equals brute-force ranking")
+    func retrieval() {
+        let n = 40, e = 6
+        let u = randomArray(n * e, seed: 1, stream: "u")
+        var v = randomArray(n * e, seed: 1, stream: "v")
+        for i in 0..<(n * e) { v[i] = 0.6 * v[i] + u[i] }  // correlated pairs
+        let ks = [1, 5, 10]
+        let got = EvaluationMetrics.retrievalRecall(imageEmbeddings: u, textEmbeddings: v, dimension: e, ks: ks)
+        func sim(_ i: Int, _ j: Int) -> Double { (0..<e).map { u[i * e + $0] * v[j * e + $0] }.reduce(0, +) }
+        for (idx, k) in ks.enumerated() {
+            var i2t = 0, t2i = 0
+            for q in 0..<n {
+                let byText = (0..<n).sorted { sim(q, $0) > sim(q, $1) }
+                if byText.prefix(k).contains(q) { i2t += 1 }
+                let byImage = (0..<n).sorted { sim($0, q) > sim($1, q) }
+                if byImage.prefix(k).contains(q) { t2i += 1 }
+            }
+            #expect(got.imageToText[idx] == Double(i2t) / Double(n))
+            #expect(got.textToImage[idx] == Double(t2i) / Double(n))
+        }
+        #expect(got.imageToText[0] > 0.3)  // correlated pairs are found far above chance (1/40)
+    }
+
+    @Test("metrics.csv text is exact and reads back")
+    func csv() throws {
+        let path = NSTemporaryDirectory() + "metrics-\(UUID().uuidString).csv"
+        let m = try MetricsCSV(path: path, columns: ["epoch", "step", "loss", "lr"])
+        try m.append(["epoch": 0, "step": 0, "loss": 4.1588830833596715, "lr": 0])
+        try m.append(["epoch": 1, "step": 105, "loss": 2.5, "lr": 1e-3])
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == "epoch,step,loss,lr\n0,0,4.1588830833596715,0\n1,105,2.5,0.001\n")
+        let back = try MetricsCSV.read(path: path)
+        #expect(back.columns == ["epoch", "step", "loss", "lr"])
+        #expect(back.rows == [[0, 0, 4.1588830833596715, 0], [1, 105, 2.5, 0.001]])
+        #expect(throws: TrainingError.self) { try m.append(["epoch": 2]) }
+    }
+
+    @Test("Epoch orders are permutations, reproducible, and differ between epochs")
+    func loader() {
+        let l = EpochLoader(datasetCount: 1000, batchSize: 64, seed: 7)
+        #expect(l.stepsPerEpoch == 15)
+        let o0 = l.order(epoch: 0), o1 = l.order(epoch: 1)
+        #expect(o0.sorted() == Array(0..<1000) && o1.sorted() == Array(0..<1000))
+        #expect(o0 != o1 && o0 == EpochLoader(datasetCount: 1000, batchSize: 64, seed: 7).order(epoch: 0))
+        #expect(o0 != EpochLoader(datasetCount: 1000, batchSize: 64, seed: 8).order(epoch: 0))
+        let batches = (0..<15).flatMap { Array(l.batch($0, of: o0)) }
+        #expect(Set(batches).count == 960 && Array(batches) == Array(o0.prefix(960)))
+    }
+
+    @Test("Durations print compactly")
+    func durations() {
+        #expect(ProgressLine.duration(12.4) == "12s")
+        #expect(ProgressLine.duration(185) == "3m05s")
+        #expect(ProgressLine.duration(3725) == "1h02m")
+    }
+}
