@@ -53,6 +53,19 @@ public func geluForward<T: Scalar>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int,
     approximation: GELUApproximation = .exact
 ) {
+    if T.self == Float.self {
+        let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+        let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+        Threads.parallelFor(count, grain: activationGrain) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                store8(gelu8(load8(xf + i), approximation).value, yf + i)
+                i += 8
+            }
+            while i < r.upperBound { yf[i] = gelu(xf[i], approximation); i += 1 }
+        }
+        return
+    }
     Threads.parallelFor(count, grain: activationGrain) { r in
         for i in r { y[i] = gelu(x[i], approximation) }
     }
@@ -64,6 +77,20 @@ public func geluBackward<T: Scalar>(
     _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, count: Int,
     approximation: GELUApproximation = .exact
 ) {
+    if T.self == Float.self {
+        let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+        let gf = UnsafeRawPointer(dy).assumingMemoryBound(to: Float.self)
+        let df = UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self)
+        Threads.parallelFor(count, grain: activationGrain) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                store8(load8(df + i) + gelu8(load8(xf + i), approximation).derivative * load8(gf + i), df + i)
+                i += 8
+            }
+            while i < r.upperBound { df[i] += geluDerivative(xf[i], approximation) * gf[i]; i += 1 }
+        }
+        return
+    }
     Threads.parallelFor(count, grain: activationGrain) { r in
         for i in r { dx[i] += geluDerivative(x[i], approximation) * dy[i] }
     }
@@ -76,6 +103,19 @@ public func geluBackwardInPlace<T: Scalar>(
     _ g: UnsafeMutablePointer<T>, x: UnsafePointer<T>, count: Int,
     approximation: GELUApproximation = .exact
 ) {
+    if T.self == Float.self {
+        let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+        let gf = UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self)
+        Threads.parallelFor(count, grain: activationGrain) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                store8(load8(gf + i) * gelu8(load8(xf + i), approximation).derivative, gf + i)
+                i += 8
+            }
+            while i < r.upperBound { gf[i] *= geluDerivative(xf[i], approximation); i += 1 }
+        }
+        return
+    }
     Threads.parallelFor(count, grain: activationGrain) { r in
         for i in r { g[i] *= geluDerivative(x[i], approximation) }
     }
