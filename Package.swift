@@ -64,7 +64,7 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Benchmarks",
-            dependencies: ["Compute", "Layers"],
+            dependencies: ["Compute", "Layers", "CLIP", "Objectives"],
             swiftSettings: hotSwiftSettings),
 
         // MARK: - Executables

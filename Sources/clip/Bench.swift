@@ -7,7 +7,45 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and training throughput.",
-        subcommands: [BenchKernels.self])
+        subcommands: [BenchKernels.self, BenchTrain.self])
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training (and inference) samples/s of a preset on random data, counted like the OpenCLIP anchor.",
+        discussion: "One configuration per process, so the peak RSS is this measurement's alone. Build with -c release.")
+
+    @Option(help: "Model preset (nano, tiny, small).") var model = "tiny"
+    @Option(help: "Batch size.") var batchSize = 256
+    @Option(help: "Threads.") var threads = 1
+    @Option(help: "train or infer.") var mode = "train"
+    @Option(help: "Timed steps (median reported).") var steps = 20
+    @Option(help: "Untimed warm-up steps.") var warmup = 3
+    @Flag(help: "Print one JSON line instead of text.") var json = false
+
+    func validate() throws {
+        guard TowerShape.preset(model, batch: 1) != nil else { throw ValidationError("--model: unknown preset '\(model)'; expected nano, tiny or small") }
+        guard (2...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 2...4096, got \(batchSize)") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+        guard ["train", "infer"].contains(mode) else { throw ValidationError("--mode must be train or infer, got '\(mode)'") }
+        guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
+        guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000, got \(warmup)") }
+    }
+
+    func run() throws {
+        let r = try runTrainBenchmark(preset: model, batch: batchSize, threads: threads, train: mode == "train", warmup: warmup, steps: steps)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            print("RESULT " + String(decoding: try enc.encode(r), as: UTF8.self))
+            return
+        }
+        print(String(format: "%@ %@ batch %d, %d thread(s): %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",
+                     r.model, r.mode, r.batch, r.threads, r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
+        print(String(format: "memory: peak RSS %.0f MiB (activation workspace %.0f MiB, parameters + gradients + moments %.0f MiB)",
+                     r.peakRSSMiB, r.workspaceMiB, r.parameterMiB))
+    }
 }
 
 struct BenchKernels: ParsableCommand {

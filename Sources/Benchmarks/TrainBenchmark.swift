@@ -1,0 +1,124 @@
+// `clip bench train`: steady-state training and inference throughput of a preset on random data,
+// counted the way the OpenCLIP/PyTorch anchor (shared/anchors/openclip_cpu_bench.py) counts it,
+// so the two can be compared as ratios in one invocation.
+
+import CLIP
+import Compute
+import Foundation
+import Layers
+import Objectives
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Analytical matmul FLOPs per sample, as the anchor script counts them.
+public struct ModelFlops: Sendable {
+    public let forward: Double  // towers + the loss's two B×B products
+    public let training: Double  // 3 × forward − patch embedding (images need no gradient)
+    public let inference: Double  // towers only
+
+    public init(config: CLIPConfiguration, batch: Int) {
+        let v = config.vision, t = config.text, e = Double(config.embedDimension)
+        func tower(_ tokens: Int, _ d: Int, _ layers: Int, _ ratio: Int) -> Double {
+            let T = Double(tokens), D = Double(d)
+            return Double(layers) * (2 * T * D * 3 * D + 2 * (2 * T * T * D) + 2 * T * D * D + 2 * (2 * T * D * Double(ratio) * D))
+        }
+        let grid = Double(v.grid)
+        let patch = 2 * grid * grid * Double(3 * v.patchSize * v.patchSize) * Double(v.width)
+        let vision = patch + tower(v.tokens, v.width, v.layers, v.mlpRatio) + 2 * Double(v.width) * e
+        let text = tower(t.contextLength, t.width, t.layers, t.mlpRatio) + 2 * Double(t.width) * e
+        forward = vision + text + 2 * (2 * Double(batch) * e)
+        training = 3 * forward - patch
+        inference = vision + text
+    }
+}
+
+/// The result of one benchmark configuration.
+public struct TrainBenchResult: Sendable, Codable {
+    public var model: String
+    public var mode: String
+    public var batch: Int
+    public var threads: Int
+    public var samplesPerSecond: Double
+    public var gflopPerSample: Double
+    public var gflops: Double
+    public var medianStepSeconds: Double
+    public var peakRSSMiB: Double
+    public var workspaceMiB: Double
+    public var parameterMiB: Double
+}
+
+/// The peak resident set size of this process so far, in MiB.
+public func peakRSSMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// A random batch like the anchor's: normal "normalised pixels"; token rows [sot, random ids…,
+/// eot at a random position, 0 after it], sot = V−2, eot = V−1.
+public func randomBatch(config: CLIPConfiguration, batch: Int, seed: UInt64) -> (images: AlignedBuffer<Float>, ids: [Int32]) {
+    let s = config.vision.imageSize, l = config.text.contextLength, v = config.text.vocabularySize
+    let images = AlignedBuffer<Float>(count: batch * 3 * s * s)
+    CounterRNG(seed: seed, streamNamed: "bench.images").fillNormal(images.pointer, count: images.count)
+    let rng = CounterRNG(seed: seed, streamNamed: "bench.texts")
+    var ids = [Int32](repeating: 0, count: batch * l)
+    for b in 0..<batch {
+        let eot = 1 + rng.integer(below: l - 1, UInt64(b) << 32)
+        ids[b * l] = Int32(v - 2)
+        for j in 1..<l {
+            if j < eot { ids[b * l + j] = Int32(1 + rng.integer(below: v - 3, (UInt64(b) << 32) + UInt64(j))) }
+            if j == eot { ids[b * l + j] = Int32(v - 1) }
+        }
+    }
+    return (images, ids)
+}
+
+/// Times `steps` training steps (forward, loss, backward, AdamW, clamp) after `warmup` steps, or
+/// inference (both towers' embeddings) when `train` is false; returns the median step time.
+public func runTrainBenchmark(preset: String, batch: Int, threads: Int, train: Bool, warmup: Int = 3, steps: Int = 20) throws -> TrainBenchResult {
+    guard let config = CLIPConfiguration.preset(preset) else { throw ConfigurationError(message: "unknown preset '\(preset)'") }
+    Threads.set(threads)
+    let model = try CLIPModel<Float>(config)
+    model.initialize(seed: 0)
+    let acts = model.makeActivations(batch: batch)
+    let e = config.embedDimension
+    let loss = MiniBatchContrastiveLoss<Float>(batch: batch, dimension: e, workspace: Workspace())
+    let dImg = AlignedBuffer<Float>(count: batch * e), dTxt = AlignedBuffer<Float>(count: batch * e)
+    var optimizer = Optimizer(kind: .adamw)
+    let groups = ParameterGroup.standard(model.store.layout, learningRate: 5e-4, weightDecay: 0.1)
+    let (images, ids) = randomBatch(config: config, batch: batch, seed: 0)
+    let store = model.store
+    func step() {
+        if train {
+            store.zeroGrads()
+            model.forward(images: images.pointer, ids: ids, activations: acts)
+            loss.forward(imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures, logitScale: store.value(model.logitScale).pointee)
+            store.grad(model.logitScale).pointee += loss.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
+            model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
+            optimizer.update(store, groups: groups)
+            model.clampLogitScale()
+        } else {
+            _ = model.embedImages(images.pointer, count: batch, activations: acts, normalize: true)
+            _ = model.embedTexts(ids, count: batch, activations: acts, normalize: true)
+        }
+    }
+    for _ in 0..<warmup { step() }
+    var times: [Double] = []
+    for _ in 0..<steps {
+        let t0 = ContinuousClock.now
+        step()
+        times.append(elapsedSeconds(since: t0))
+    }
+    times.sort()
+    let median = times[times.count / 2]
+    let flops = ModelFlops(config: config, batch: batch)
+    let perSample = train ? flops.training : flops.inference
+    return TrainBenchResult(
+        model: preset, mode: train ? "train" : "infer", batch: batch, threads: threads,
+        samplesPerSecond: Double(batch) / median, gflopPerSample: perSample / 1e9,
+        gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
+        peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
+        parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576)
+}
