@@ -51,6 +51,7 @@ private func sameScalars(_ a: String, _ b: String) -> Bool {
     a.unicodeScalars.elementsEqual(b.unicodeScalars)
 }
 
+/// `s` with each scalar outside printable ASCII written as `\u{…}`, for failure messages.
 private func scalars(_ s: String) -> String {
     s.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : String(format: "\\u{%X}", $0.value) }.joined()
 }
