@@ -49,6 +49,7 @@ let package = Package(
         .target(
             name: "Data",
             dependencies: ["Compute", "CZlib", "CPNG", "CJPEG"],
+            exclude: ["Tokenizer/README.md"],
             swiftSettings: hotSwiftSettings),
         .target(
             name: "CLIP",

@@ -49,3 +49,33 @@ fi
 command -v swift >/dev/null 2>&1 || { echo "bootstrap: the Swift toolchain (swift) is not on PATH" >&2; exit 1; }
 pkg-config --exists openblas || { echo "bootstrap: pkg-config cannot find openblas after install" >&2; exit 1; }
 pkg-config --exists ompi-c || { echo "bootstrap: pkg-config cannot find ompi-c after install" >&2; exit 1; }
+
+# The CLIP BPE merges file (OpenCLIP's `bpe_simple_vocab_16e6.txt.gz`), which ships inside the
+# open-clip-torch wheel on PyPI. The tokenizer needs it to give OpenCLIP's ids; without it, ClipLab
+# trains a byte-level BPE on the captions instead, so a failed download warns and goes on.
+bpe_sha256=924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a
+bpe_file="${CLIPLAB_CACHE:-${HOME:-~}/.cache/cliplab}/bpe_simple_vocab_16e6.txt.gz"
+fetch_bpe() {  # $1: an empty scratch folder
+    local wheel
+    python3 -m pip download --no-deps --quiet --disable-pip-version-check --retries 2 --timeout 30 -d "$1" open-clip-torch \
+        >/dev/null 2>"$1/pip.log" || { tail -n 3 "$1/pip.log" >&2; return 1; }
+    wheel=$(ls "$1"/open_clip_torch-*.whl 2>/dev/null | head -n 1)
+    [ -n "$wheel" ] || { echo "bootstrap: pip downloaded no open_clip_torch wheel" >&2; return 1; }
+    python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+        "$wheel" open_clip/bpe_simple_vocab_16e6.txt.gz >"$1/bpe.gz" || return 1
+    if [ "$(sha256sum "$1/bpe.gz" | cut -d' ' -f1)" != "$bpe_sha256" ]; then
+        echo "bootstrap: $(basename "$wheel"): bpe_simple_vocab_16e6.txt.gz has sha256 $(sha256sum "$1/bpe.gz" | cut -d' ' -f1), expected $bpe_sha256" >&2
+        return 1
+    fi
+    # Copy next to the target, then rename: readers never see a partial file.
+    mkdir -p "$(dirname "$bpe_file")" && cp "$1/bpe.gz" "$bpe_file.partial" && mv -f "$bpe_file.partial" "$bpe_file"
+}
+if [ ! -s "$bpe_file" ]; then
+    echo "bootstrap: downloading the CLIP BPE merges (from the open-clip-torch wheel) to $bpe_file" >&2
+    bpe_tmp=$(mktemp -d)
+    if ! fetch_bpe "$bpe_tmp"; then
+        rm -f "$bpe_file.partial"
+        echo "bootstrap: warning: could not get the CLIP BPE merges; the tokenizer will fall back to a BPE trained on the captions (run scripts/bootstrap.sh again to retry)" >&2
+    fi
+    rm -rf "$bpe_tmp"
+fi
