@@ -13,9 +13,9 @@ setup:
 build: setup
     swift build -c release
 
-# Run the whole test suite.
+# Run the whole test suite (release build: the trainer tests train real models).
 test: setup
-    swift test --no-parallel
+    swift test -c release --no-parallel
 
 # Kernel benchmark: GEMM GFLOP/s on the preset shapes and element-wise GB/s at 1 and 2 threads.
 bench *ARGS: setup

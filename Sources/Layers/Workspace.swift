@@ -18,7 +18,8 @@ public final class Workspace<T: Scalar>: @unchecked Sendable {
     /// A zeroed, 64-byte-aligned buffer of `count` elements, valid for the workspace's lifetime.
     /// `label` names it in `report()` and in the error if the workspace is already sealed.
     public func allocate(_ count: Int, label: String) -> UnsafeMutablePointer<T> {
-        precondition(!isSealed, "Workspace: '\(label)' requested after the workspace was sealed (allocation inside the step)")
+        // fatalError, not precondition: this check must hold in -Ounchecked release builds too.
+        if isSealed { fatalError("Workspace: '\(label)' requested after the workspace was sealed (allocation inside the step)") }
         let b = AlignedBuffer<T>(count: count)
         buffers.append((label, b))
         return b.pointer

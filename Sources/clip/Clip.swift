@@ -1,5 +1,4 @@
-// The `clip` command: train, eval, embed, bench, data. This scope: `clip bench kernels`
-// and `clip info`; the trainer and data commands join as their modules land.
+// The `clip` command: train, eval, embed, data, bench, info.
 
 import ArgumentParser
 
@@ -9,5 +8,5 @@ struct Clip: ParsableCommand {
         commandName: "clip",
         abstract: "ClipLab: train CLIP models fast on CPUs, and re-run the FastCLIP, CLIPA and CLIP-UP experiments.",
         version: "0.1.0",
-        subcommands: [Bench.self, Info.self])
+        subcommands: [Train.self, Eval.self, Embed.self, DataCommand.self, Bench.self, Info.self])
 }

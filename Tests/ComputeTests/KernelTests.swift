@@ -7,14 +7,15 @@ import TestSupport
 func runInFloat(_ inputs: [[Double]], outputs: [Int], _ body: ([UnsafeMutablePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void) -> [[Double]] {
     let ins = inputs.map { AlignedBuffer($0.map(Float.init)) }
     let outs = outputs.map { AlignedBuffer<Float>(count: $0) }
-    body(ins.map(\.pointer), outs.map(\.pointer))
+    // The buffers must outlive `body`, which sees only their raw pointers.
+    withExtendedLifetime((ins, outs)) { body(ins.map(\.pointer), outs.map(\.pointer)) }
     return outs.map { $0.toArray().map(Double.init) }
 }
 
 func runInDouble(_ inputs: [[Double]], outputs: [Int], _ body: ([UnsafeMutablePointer<Double>], [UnsafeMutablePointer<Double>]) -> Void) -> [[Double]] {
     let ins = inputs.map { AlignedBuffer($0) }
     let outs = outputs.map { AlignedBuffer<Double>(count: $0) }
-    body(ins.map(\.pointer), outs.map(\.pointer))
+    withExtendedLifetime((ins, outs)) { body(ins.map(\.pointer), outs.map(\.pointer)) }
     return outs.map { $0.toArray() }
 }
 

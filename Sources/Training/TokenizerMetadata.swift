@@ -1,0 +1,49 @@
+// Which tokenizer a checkpoint was trained with, recorded in its safetensors metadata so that
+// `clip eval` and `clip embed` tokenize exactly as training did.
+
+import CLIP
+import Data
+import Foundation
+
+public enum TokenizerMetadata {
+    /// "clip" or "trained".
+    public static let kindKey = "cliplab.tokenizer"
+    /// For a trained BPE: its merges, one "left right" pair per line, in rank order.
+    public static let mergesKey = "cliplab.tokenizer.merges"
+
+    /// The metadata entries describing `tokenizer`.
+    public static func entries(kind: String, tokenizer: any Tokenizer) -> [String: String] {
+        var m = [kindKey: kind]
+        if kind == "trained", let t = tokenizer as? CLIPTokenizer {
+            m[mergesKey] = t.merges.map { "\($0.0) \($0.1)" }.joined(separator: "\n")
+        }
+        return m
+    }
+
+    /// Rebuilds the tokenizer a checkpoint records; the error names the file and what is missing.
+    public static func tokenizer(from metadata: [String: String], path: String, vocabularySize: Int) throws -> any Tokenizer {
+        switch metadata[kindKey] {
+        case "clip":
+            guard let url = TokenizerFiles.defaultMergesFile() else {
+                throw TrainingError.io(path: path, reason: "was trained with CLIP's BPE, but \(TokenizerFiles.mergesFileName) is not installed (run scripts/bootstrap.sh or set CLIPLAB_BPE_PATH)")
+            }
+            return try CLIPTokenizer(mergesFile: url)
+        case "trained":
+            guard let text = metadata[mergesKey] else {
+                throw TrainingError.io(path: path, reason: "records a trained tokenizer but not its merges (\(mergesKey))")
+            }
+            let merges = try text.split(separator: "\n").enumerated().map { (i, line) -> (String, String) in
+                let parts = line.split(separator: " ")
+                guard parts.count == 2 else { throw TrainingError.io(path: path, reason: "tokenizer merge \(i + 1) is not two symbols: '\(line)'") }
+                return (String(parts[0]), String(parts[1]))
+            }
+            let t = try CLIPTokenizer(merges: merges)
+            guard t.vocabularySize == vocabularySize else {
+                throw TrainingError.io(path: path, reason: "tokenizer has \(t.vocabularySize) tokens but the model's embedding has \(vocabularySize)")
+            }
+            return t
+        default:
+            throw TrainingError.io(path: path, reason: "records no tokenizer (\(kindKey)); not a checkpoint written by clip train")
+        }
+    }
+}

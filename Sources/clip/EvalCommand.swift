@@ -1,0 +1,35 @@
+import ArgumentParser
+import CLIP
+import Compute
+import Data
+import Foundation
+import Training
+
+/// `clip eval`: the held-out metrics of a checkpoint.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on the shapes world's held-out tasks.")
+
+    @Option(help: "A ClipLab checkpoint (.safetensors).") var checkpoint: String
+    @Option(help: "Seed of the synthetic data the model was trained on.") var dataSeed: UInt64 = 0
+    @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
+    @Option(help: "Held-out retrieval pairs.") var retrievalSize = 1000
+    @Option(help: "Threads (default: all cores).") var threads = Threads.available
+
+    func run() throws {
+        Threads.set(threads)
+        let (model, tokenizer) = try loadCheckpoint(checkpoint)
+        let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed, count: 1))
+        let m = try Evaluator(model: model, world: world, tokenizer: tokenizer, batch: 256)
+            .run(examplesPerClass: evalExamples, retrievalCount: retrievalSize)
+        print(MetricsReport.table(m, title: "held-out metrics of \(checkpoint) (chance in brackets)",
+                                  chance: Trainer.chanceLevels(world: world, retrievalCount: retrievalSize)))
+    }
+}
+
+/// Loads a checkpoint and the tokenizer it was trained with (recorded in its metadata).
+func loadCheckpoint(_ path: String) throws -> (CLIPModel<Float>, any Tokenizer) {
+    let model = try CLIPModel<Float>.load(from: path)
+    let file = try SafetensorsFile(path: path)
+    let tokenizer = try TokenizerMetadata.tokenizer(from: file.metadata, path: path, vocabularySize: model.config.text.vocabularySize)
+    return (model, tokenizer)
+}
