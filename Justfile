@@ -17,6 +17,11 @@ build: setup
 test: setup
     swift test -c release --no-parallel
 
+# The main job: train tiny on the shapes world's cc3m-mini scale and print the held-out metrics.
+train: setup
+    swift build -c release --product clip
+    .build/release/clip train --model tiny --data shapes:cc3m-mini --epochs 3 --batch-size 256 --lr 1e-3 --wd 0.1 --warmup 100 --seed 0 --out runs/tiny-cc3m-mini
+
 # Kernel benchmark: GEMM GFLOP/s on the preset shapes and element-wise GB/s at 1 and 2 threads.
 bench *ARGS: setup
     swift build -c release --product clip

@@ -4,8 +4,8 @@ import PackageDescription
 
 /// Flags for the numerical targets in release builds (see README, "Build flags").
 /// - `-Ounchecked`: drops arithmetic-overflow and precondition checks inside the hot loops. The
-///   kernels check shapes with `precondition` at entry, and the test suite runs in debug builds,
-///   where every check is active; release builds are for speed.
+///   kernels check shapes with `precondition` at entry; those checks are active in debug builds
+///   (`swift test`). Checks that must survive release builds use `fatalError` or thrown errors.
 /// - `-enforce-exclusivity=unchecked`: removes the run-time exclusivity checks on class
 ///   properties that kernels touch in their loops.
 let hotSwiftSettings: [SwiftSetting] = [
@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["clip", "Data"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
     ]

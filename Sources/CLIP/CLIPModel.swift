@@ -115,32 +115,31 @@ extension CLIPModel {
     /// Image embeddings (count, E), L2-normalised when `normalize`, for `count` normalised images
     /// (count, 3, S, S), computed in chunks of `activations.batch`.
     public func embedImages(_ images: UnsafePointer<T>, count: Int, activations a: Activations, normalize: Bool = true) -> [T] {
-        let e = config.embedDimension, s = config.vision.imageSize
-        var out = [T](repeating: 0, count: count * e)
-        var start = 0
-        while start < count {
-            let n = min(a.batch, count - start)
+        let s = config.vision.imageSize
+        return embedInChunks(count: count, chunk: a.batch, normalize: normalize) { start, n in
             vision.forward(images: images + start * 3 * s * s, features: a.imageFeatures, batch: n, buffers: a.vision, params: store)
-            out.withUnsafeMutableBufferPointer { dst in
-                (dst.baseAddress! + start * e).update(from: a.imageFeatures, count: n * e)
-            }
-            start += n
+            return UnsafePointer(a.imageFeatures)
         }
-        if normalize { Self.normalizeRows(&out, width: e) }
-        return out
     }
 
     /// Text embeddings (count, E) for `count` token rows (count, T), in chunks of `activations.batch`.
     public func embedTexts(_ ids: UnsafePointer<Int32>, count: Int, activations a: Activations, normalize: Bool = true) -> [T] {
-        let e = config.embedDimension, t = config.text.contextLength
+        let t = config.text.contextLength
+        return embedInChunks(count: count, chunk: a.batch, normalize: normalize) { start, n in
+            text.forward(ids: ids + start * t, features: a.textFeatures, batch: n, buffers: a.text, params: store)
+            return UnsafePointer(a.textFeatures)
+        }
+    }
+
+    /// Runs `forward(start, n)` over chunks of at most `chunk` rows and gathers its (n, E) outputs.
+    func embedInChunks(count: Int, chunk: Int, normalize: Bool, _ forward: (Int, Int) -> UnsafePointer<T>) -> [T] {
+        let e = config.embedDimension
         var out = [T](repeating: 0, count: count * e)
         var start = 0
         while start < count {
-            let n = min(a.batch, count - start)
-            text.forward(ids: ids + start * t, features: a.textFeatures, batch: n, buffers: a.text, params: store)
-            out.withUnsafeMutableBufferPointer { dst in
-                (dst.baseAddress! + start * e).update(from: a.textFeatures, count: n * e)
-            }
+            let n = min(chunk, count - start)
+            let features = forward(start, n)
+            out.withUnsafeMutableBufferPointer { dst in (dst.baseAddress! + start * e).update(from: features, count: n * e) }
             start += n
         }
         if normalize { Self.normalizeRows(&out, width: e) }

@@ -14,7 +14,7 @@ public struct TextTower: Sendable {
     public let embedDimension: Int
     public let tokenEmbedding: TokenEmbedding  // token_embedding.weight (V, W)
     public let positional: PositionalEmbedding  // positional_embedding (T, W)
-    public let blocks: [ResidualBlock]  // transformer.resblocks.N
+    public let transformer: Transformer  // transformer.resblocks.N
     public let lnFinal: LayerNorm  // ln_final
     public let projection: ParameterView  // text_projection (W, E), applied as x·proj
 
@@ -25,10 +25,9 @@ public struct TextTower: Sendable {
         positional = PositionalEmbedding("positional_embedding", tokens: config.contextLength, width: w, layout: &layout)
         projection = layout.add("text_projection", shape: [w, embedDimension])
         tokenEmbedding = TokenEmbedding("token_embedding.weight", vocabularySize: config.vocabularySize, width: w, layout: &layout)
-        blocks = (0..<config.layers).map {
-            ResidualBlock("transformer.resblocks.\($0)", width: w, heads: config.heads, causal: true,
-                          mlpRatio: config.mlpRatio, approximation: gelu, layout: &layout)
-        }
+        transformer = Transformer(
+            "transformer", width: w, layers: config.layers, heads: config.heads, causal: true,
+            mlpRatio: config.mlpRatio, approximation: gelu, layout: &layout)
         lnFinal = LayerNorm("ln_final", width: w, layout: &layout)
     }
 
@@ -40,8 +39,8 @@ public struct TextTower: Sendable {
         let attnStd = 1 / w.squareRoot(), projStd = attnStd / (2 * l).squareRoot(), fcStd = 1 / (2 * w).squareRoot()
         store.initialize(tokenEmbedding.weight, .normal(std: 0.02), seed: seed)
         store.initialize(positional.weight, .normal(std: 0.01), seed: seed)
-        for b in blocks {
-            b.initializeDefault(store, seed: seed)
+        transformer.initializeDefault(store, seed: seed)
+        for b in transformer.blocks {
             store.initialize(b.attention.inProjWeight, .normal(std: attnStd), seed: seed)
             store.initialize(b.attention.outProj.weight, .normal(std: projStd), seed: seed)
             store.initialize(b.mlp.fc.weight, .normal(std: fcStd), seed: seed)
@@ -56,36 +55,25 @@ public struct TextTower: Sendable {
         public let ids: AlignedBuffer<Int32>  // (B, T) copy of the token ids, for backward
         public let poolIndex: AlignedBuffer<Int32>  // (B) position of each text's end-of-text token
         public let tokens: UnsafeMutablePointer<T>  // (B·T, W)
-        public let hidden: [UnsafeMutablePointer<T>]  // L × (B·T, W)
-        public let blocks: [ResidualBlock.Buffers<T>]
+        public let transformer: Transformer.Buffers<T>
         public let pooled: UnsafeMutablePointer<T>  // (B, W)
         public let pooledLN: UnsafeMutablePointer<T>  // (B, W)
         public let lnFinalCache: LayerNorm.Cache<T>
         public let dPooled: UnsafeMutablePointer<T>  // (B, W) scratch
         public let dPooledLN: UnsafeMutablePointer<T>  // (B, W) scratch
-        public let dA: UnsafeMutablePointer<T>  // (B·T, W) scratch
-        public let dB: UnsafeMutablePointer<T>  // (B·T, W) scratch
     }
 
     public func makeBuffers<T>(batch: Int, workspace: Workspace<T>) -> Buffers<T> {
         let w = config.width, t = config.contextLength, rows = batch * t
-        var blockBuffers: [ResidualBlock.Buffers<T>] = []
-        for (l, b) in blocks.enumerated() {
-            blockBuffers.append(b.makeBuffers(batch: batch, tokens: t, workspace: workspace, label: "text.block\(l)",
-                                              sharingScratchWith: blockBuffers.first))
-        }
         return Buffers(
             batch: batch, ids: AlignedBuffer(count: rows), poolIndex: AlignedBuffer(count: batch),
             tokens: workspace.allocate(rows * w, label: "text.tokens"),
-            hidden: (0..<blocks.count).map { workspace.allocate(rows * w, label: "text.hidden\($0)") },
-            blocks: blockBuffers,
+            transformer: transformer.makeBuffers(batch: batch, tokens: t, workspace: workspace, label: "text"),
             pooled: workspace.allocate(batch * w, label: "text.pooled"),
             pooledLN: workspace.allocate(batch * w, label: "text.ln_final"),
             lnFinalCache: lnFinal.makeCache(rows: batch, workspace: workspace, label: "text.ln_final"),
             dPooled: workspace.allocate(batch * w, label: "scratch.text.dpooled"),
-            dPooledLN: workspace.allocate(batch * w, label: "scratch.text.dpooled_ln"),
-            dA: workspace.allocate(rows * w, label: "scratch.text.dA"),
-            dB: workspace.allocate(rows * w, label: "scratch.text.dB"))
+            dPooledLN: workspace.allocate(batch * w, label: "scratch.text.dpooled_ln"))
     }
 
     /// - ids: (B, T) token ids (context length T), end-of-text = the highest id in each row;
@@ -104,11 +92,7 @@ public struct TextTower: Sendable {
         }
         tokenEmbedding.forward(tokens: ids, buffers.tokens, count: rows, params: params)
         positional.forward(buffers.tokens, batch: batch, params: params)
-        var x = UnsafePointer(buffers.tokens)
-        for (l, block) in blocks.enumerated() {
-            block.forward(x, buffers.hidden[l], buffers: buffers.blocks[l].resized(batch: batch), params: params)
-            x = UnsafePointer(buffers.hidden[l])
-        }
+        let x = transformer.forward(buffers.tokens, batch: batch, buffers: buffers.transformer, params: params)
         for b in 0..<batch {
             (buffers.pooled + b * w).update(from: x + (b * t + Int(buffers.poolIndex[b])) * w, count: w)
         }
@@ -127,24 +111,18 @@ public struct TextTower: Sendable {
              beta: 0, c: buffers.dPooledLN, ldc: w)
         buffers.dPooled.update(repeating: 0, count: batch * w)
         lnFinal.backward(buffers.dPooledLN, x: buffers.pooled, dx: buffers.dPooled, rows: batch, cache: buffers.lnFinalCache, params: params)
-        var dy = buffers.dA, dx = buffers.dB
-        dy.update(repeating: 0, count: rows * w)
+        let dOut = buffers.transformer.zeroedOutputGradient()
         for b in 0..<batch {
-            (dy + (b * t + Int(buffers.poolIndex[b])) * w).update(from: buffers.dPooled + b * w, count: w)
+            (dOut + (b * t + Int(buffers.poolIndex[b])) * w).update(from: buffers.dPooled + b * w, count: w)
         }
-        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
-            let input = l == 0 ? UnsafePointer(buffers.tokens) : UnsafePointer(buffers.hidden[l - 1])
-            dx.update(repeating: 0, count: rows * w)
-            blocks[l].backward(dy, x: input, dx: dx, buffers: buffers.blocks[l], params: params)
-            swap(&dy, &dx)
-        }
+        let dy = transformer.backward(input: buffers.tokens, buffers: buffers.transformer, params: params)
         positional.backward(dy, batch: batch, params: params)
         tokenEmbedding.backward(dy, tokens: buffers.ids.pointer, count: rows, params: params)
     }
 
     /// Forward FLOPs per text as the OpenCLIP anchor counts them (attention counted dense).
     public func forwardFlopsPerSample() -> Double {
-        blocks.reduce(0) { $0 + $1.forwardFlops(batch: 1, tokens: config.contextLength) }
+        transformer.forwardFlops(batch: 1, tokens: config.contextLength)
             + gemmFlops(m: 1, n: embedDimension, k: config.width)
     }
 }

@@ -14,7 +14,7 @@ public struct VisionTower: Sendable {
     public let classEmbedding: ParameterView  // visual.class_embedding (W)
     public let positional: PositionalEmbedding  // visual.positional_embedding (T, W)
     public let lnPre: LayerNorm  // visual.ln_pre
-    public let blocks: [ResidualBlock]  // visual.transformer.resblocks.N
+    public let transformer: Transformer  // visual.transformer.resblocks.N
     public let lnPost: LayerNorm  // visual.ln_post
     public let projection: ParameterView  // visual.proj (W, E), applied as x·proj
 
@@ -27,10 +27,9 @@ public struct VisionTower: Sendable {
         projection = layout.add("visual.proj", shape: [w, embedDimension])
         patch = PatchEmbedding("visual.conv1.weight", imageSize: config.imageSize, patchSize: config.patchSize, width: w, layout: &layout)
         lnPre = LayerNorm("visual.ln_pre", width: w, layout: &layout)
-        blocks = (0..<config.layers).map {
-            ResidualBlock("visual.transformer.resblocks.\($0)", width: w, heads: config.heads, causal: false,
-                          mlpRatio: config.mlpRatio, approximation: gelu, layout: &layout)
-        }
+        transformer = Transformer(
+            "visual.transformer", width: w, layers: config.layers, heads: config.heads, causal: false,
+            mlpRatio: config.mlpRatio, approximation: gelu, layout: &layout)
         lnPost = LayerNorm("visual.ln_post", width: w, layout: &layout)
     }
 
@@ -44,7 +43,7 @@ public struct VisionTower: Sendable {
         store.initialize(projection, .normal(std: scale), seed: seed)
         patch.initializeDefault(store, seed: seed)
         lnPre.initializeDefault(store)
-        for b in blocks { b.initializeDefault(store, seed: seed) }
+        transformer.initializeDefault(store, seed: seed)
         lnPost.initializeDefault(store)
     }
 
@@ -56,25 +55,18 @@ public struct VisionTower: Sendable {
         public let tokens: UnsafeMutablePointer<T>  // (B·T, W) embeddings + positional
         public let lnPreOut: UnsafeMutablePointer<T>  // (B·T, W)
         public let lnPreCache: LayerNorm.Cache<T>
-        public let hidden: [UnsafeMutablePointer<T>]  // L × (B·T, W): output of block l
-        public let blocks: [ResidualBlock.Buffers<T>]
+        public let transformer: Transformer.Buffers<T>
         public let pooled: UnsafeMutablePointer<T>  // (B, W) class-token rows
         public let pooledLN: UnsafeMutablePointer<T>  // (B, W)
         public let lnPostCache: LayerNorm.Cache<T>
         public let dPooled: UnsafeMutablePointer<T>  // (B, W) scratch
         public let dPooledLN: UnsafeMutablePointer<T>  // (B, W) scratch
-        public let dA: UnsafeMutablePointer<T>  // (B·T, W) scratch
-        public let dB: UnsafeMutablePointer<T>  // (B·T, W) scratch
+        public let dTokens: UnsafeMutablePointer<T>  // (B·T, W) scratch
         public let dPatch: UnsafeMutablePointer<T>  // (B·P, W) scratch
     }
 
     public func makeBuffers<T>(batch: Int, workspace: Workspace<T>) -> Buffers<T> {
         let w = config.width, t = config.tokens, rows = batch * t
-        var blockBuffers: [ResidualBlock.Buffers<T>] = []
-        for (l, b) in blocks.enumerated() {
-            blockBuffers.append(b.makeBuffers(batch: batch, tokens: t, workspace: workspace, label: "visual.block\(l)",
-                                              sharingScratchWith: blockBuffers.first))
-        }
         return Buffers(
             batch: batch,
             columns: patch.makeColumns(batch: batch, workspace: workspace, label: "visual.patch"),
@@ -82,15 +74,13 @@ public struct VisionTower: Sendable {
             tokens: workspace.allocate(rows * w, label: "visual.tokens"),
             lnPreOut: workspace.allocate(rows * w, label: "visual.ln_pre"),
             lnPreCache: lnPre.makeCache(rows: rows, workspace: workspace, label: "visual.ln_pre"),
-            hidden: (0..<blocks.count).map { workspace.allocate(rows * w, label: "visual.hidden\($0)") },
-            blocks: blockBuffers,
+            transformer: transformer.makeBuffers(batch: batch, tokens: t, workspace: workspace, label: "visual"),
             pooled: workspace.allocate(batch * w, label: "visual.pooled"),
             pooledLN: workspace.allocate(batch * w, label: "visual.ln_post"),
             lnPostCache: lnPost.makeCache(rows: batch, workspace: workspace, label: "visual.ln_post"),
             dPooled: workspace.allocate(batch * w, label: "scratch.visual.dpooled"),
             dPooledLN: workspace.allocate(batch * w, label: "scratch.visual.dpooled_ln"),
-            dA: workspace.allocate(rows * w, label: "scratch.visual.dA"),
-            dB: workspace.allocate(rows * w, label: "scratch.visual.dB"),
+            dTokens: workspace.allocate(rows * w, label: "scratch.visual.dtokens"),
             dPatch: workspace.allocate(batch * patch.patches * w, label: "scratch.visual.dpatch"))
     }
 
@@ -112,16 +102,11 @@ public struct VisionTower: Sendable {
         }
         positional.forward(buffers.tokens, batch: batch, params: params)
         lnPre.forward(buffers.tokens, buffers.lnPreOut, rows: rows, cache: buffers.lnPreCache, params: params)
-        var x = UnsafePointer(buffers.lnPreOut)
-        for (l, block) in blocks.enumerated() {
-            block.forward(x, buffers.hidden[l], buffers: buffers.blocks[l].resized(batch: batch), params: params)
-            x = UnsafePointer(buffers.hidden[l])
-        }
+        let x = transformer.forward(buffers.lnPreOut, batch: batch, buffers: buffers.transformer, params: params)
         for b in 0..<batch { (buffers.pooled + b * w).update(from: x + b * t * w, count: w) }
         lnPost.forward(buffers.pooled, buffers.pooledLN, rows: batch, cache: buffers.lnPostCache, params: params)
         gemm(m: batch, n: embedDimension, k: w, a: buffers.pooledLN, lda: w, b: params.value(projection), ldb: embedDimension,
              beta: 0, c: features, ldc: embedDimension)
-        _ = rows
     }
 
     /// Accumulates every parameter gradient of the tower from dL/dfeatures (B, E). Needs the
@@ -138,16 +123,10 @@ public struct VisionTower: Sendable {
         buffers.dPooled.update(repeating: 0, count: batch * w)
         lnPost.backward(buffers.dPooledLN, x: buffers.pooled, dx: buffers.dPooled, rows: batch, cache: buffers.lnPostCache, params: params)
         // Only the class-token rows of the last hidden state receive gradient.
-        var dy = buffers.dA, dx = buffers.dB
-        dy.update(repeating: 0, count: rows * w)
-        for b in 0..<batch { (dy + b * t * w).update(from: buffers.dPooled + b * w, count: w) }
-        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
-            let input = l == 0 ? UnsafePointer(buffers.lnPreOut) : UnsafePointer(buffers.hidden[l - 1])
-            dx.update(repeating: 0, count: rows * w)
-            blocks[l].backward(dy, x: input, dx: dx, buffers: buffers.blocks[l], params: params)
-            swap(&dy, &dx)
-        }
-        // dy now holds dL/d(ln_pre output).
+        let dOut = buffers.transformer.zeroedOutputGradient()
+        for b in 0..<batch { (dOut + b * t * w).update(from: buffers.dPooled + b * w, count: w) }
+        let dy = transformer.backward(input: buffers.lnPreOut, buffers: buffers.transformer, params: params)
+        let dx = buffers.dTokens
         dx.update(repeating: 0, count: rows * w)
         lnPre.backward(dy, x: buffers.tokens, dx: dx, rows: rows, cache: buffers.lnPreCache, params: params)
         positional.backward(dx, batch: batch, params: params)
@@ -162,7 +141,7 @@ public struct VisionTower: Sendable {
 
     /// Forward FLOPs per image as the OpenCLIP anchor counts them (every matrix product).
     public func forwardFlopsPerSample() -> Double {
-        blocks.reduce(0) { $0 + $1.forwardFlops(batch: 1, tokens: config.tokens) }
+        transformer.forwardFlops(batch: 1, tokens: config.tokens)
             + patch.forwardFlops(batch: 1) + gemmFlops(m: 1, n: embedDimension, k: config.width)
     }
 }

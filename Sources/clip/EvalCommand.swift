@@ -10,7 +10,7 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on the shapes world's held-out tasks.")
 
     @Option(help: "A ClipLab checkpoint (.safetensors).") var checkpoint: String
-    @Option(help: "Seed of the synthetic data the model was trained on.") var dataSeed: UInt64 = 0
+    @Option(help: "Seed of the synthetic data (default: the one recorded in the checkpoint, else 0).") var dataSeed: UInt64?
     @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
     @Option(help: "Held-out retrieval pairs.") var retrievalSize = 1000
     @Option(help: "Threads (default: all cores).") var threads = Threads.available
@@ -18,7 +18,8 @@ struct Eval: ParsableCommand {
     func run() throws {
         Threads.set(threads)
         let (model, tokenizer) = try loadCheckpoint(checkpoint)
-        let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed, count: 1))
+        let recorded = try SafetensorsFile(path: checkpoint).metadata["data_seed"].flatMap { UInt64($0) }
+        let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed ?? recorded ?? 0, count: 1))
         let m = try Evaluator(model: model, world: world, tokenizer: tokenizer, batch: 256)
             .run(examplesPerClass: evalExamples, retrievalCount: retrievalSize)
         print(MetricsReport.table(m, title: "held-out metrics of \(checkpoint) (chance in brackets)",

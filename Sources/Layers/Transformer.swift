@@ -1,0 +1,89 @@
+// A stack of pre-LN residual blocks, OpenCLIP's `Transformer` (`<prefix>.resblocks.N`): the part the
+// vision and text towers share. It keeps every block's output for the backward pass, shares one set
+// of backward scratch across its blocks, and runs backward with two ping-pong gradient buffers.
+
+import Compute
+
+public struct Transformer: Sendable {
+    public let width: Int
+    public let blocks: [ResidualBlock]
+
+    /// Registers `prefix.resblocks.0 …` (OpenCLIP: `visual.transformer` and `transformer`).
+    public init(
+        _ prefix: String, width: Int, layers: Int, heads: Int, causal: Bool, mlpRatio: Int = 4,
+        approximation: GELUApproximation = .exact, layout: inout ParameterLayout
+    ) {
+        self.width = width
+        blocks = (0..<layers).map {
+            ResidualBlock("\(prefix).resblocks.\($0)", width: width, heads: heads, causal: causal,
+                          mlpRatio: mlpRatio, approximation: approximation, layout: &layout)
+        }
+    }
+
+    public struct Buffers<T: Scalar> {
+        public let batch: Int, tokens: Int
+        public let hidden: [UnsafeMutablePointer<T>]  // L × (B·T, C): the output of block l
+        public let blocks: [ResidualBlock.Buffers<T>]
+        public let dA: UnsafeMutablePointer<T>  // (B·T, C) scratch
+        public let dB: UnsafeMutablePointer<T>  // (B·T, C) scratch
+
+        /// The buffer `backward` reads dL/d(output) from, zeroed: callers add into it.
+        public func zeroedOutputGradient() -> UnsafeMutablePointer<T> {
+            dA.update(repeating: 0, count: batch * tokens * width)
+            return dA
+        }
+        public let width: Int
+    }
+
+    public func makeBuffers<T>(batch: Int, tokens: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
+        let rows = batch * tokens
+        var blockBuffers: [ResidualBlock.Buffers<T>] = []
+        for (l, b) in blocks.enumerated() {
+            blockBuffers.append(b.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: "\(label).block\(l)",
+                                              sharingScratchWith: blockBuffers.first))
+        }
+        return Buffers(
+            batch: batch, tokens: tokens,
+            hidden: (0..<blocks.count).map { workspace.allocate(rows * width, label: "\(label).hidden\($0)") },
+            blocks: blockBuffers,
+            dA: workspace.allocate(rows * width, label: "scratch.\(label).dA"),
+            dB: workspace.allocate(rows * width, label: "scratch.\(label).dB"),
+            width: width)
+    }
+
+    /// Runs every block on `x` (B·T, C), `batch` ≤ the buffers' batch; returns the last block's
+    /// output. The caller keeps `x` alive and unchanged for `backward`.
+    @inlinable
+    public func forward<T: Scalar>(_ x: UnsafePointer<T>, batch: Int, buffers: Buffers<T>, params: ParameterStore<T>) -> UnsafePointer<T> {
+        var input = x
+        for (l, block) in blocks.enumerated() {
+            block.forward(input, buffers.hidden[l], buffers: buffers.blocks[l].resized(batch: batch), params: params)
+            input = UnsafePointer(buffers.hidden[l])
+        }
+        return input
+    }
+
+    /// Backpropagates dL/d(output), which the caller has added into `zeroedOutputGradient()`,
+    /// through every block (accumulating the parameter gradients); returns dL/dx, (B·T, C), in one
+    /// of the scratch buffers (valid until the next backward). `x` is the forward input.
+    @inlinable
+    public func backward<T: Scalar>(input x: UnsafePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) -> UnsafePointer<T> {
+        let n = buffers.batch * buffers.tokens * width
+        var dy = buffers.dA, dx = buffers.dB
+        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
+            let blockInput = l == 0 ? x : UnsafePointer(buffers.hidden[l - 1])
+            dx.update(repeating: 0, count: n)
+            blocks[l].backward(dy, x: blockInput, dx: dx, buffers: buffers.blocks[l], params: params)
+            swap(&dy, &dx)
+        }
+        return UnsafePointer(dy)
+    }
+
+    public func initializeDefault<T>(_ store: ParameterStore<T>, seed: UInt64) {
+        for b in blocks { b.initializeDefault(store, seed: seed) }
+    }
+
+    public func forwardFlops(batch: Int, tokens: Int) -> Double {
+        blocks.reduce(0) { $0 + $1.forwardFlops(batch: batch, tokens: tokens) }
+    }
+}
