@@ -57,7 +57,7 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Objectives",
-            dependencies: ["Compute", "Layers"],
+            dependencies: ["Compute", "Layers", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Training",

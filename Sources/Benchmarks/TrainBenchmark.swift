@@ -47,6 +47,9 @@ public struct TrainBenchResult: Sendable, Codable {
     public var peakRSSMiB: Double
     public var workspaceMiB: Double
     public var parameterMiB: Double
+    /// Seconds per step in each phase (median steps' mean), and the rest ("other": residual adds,
+    /// pooling, projections, gradient zeroing).
+    public var phaseSeconds: [String: Double]
 }
 
 /// The peak resident set size of this process so far, in MiB.
@@ -94,10 +97,13 @@ public func runTrainBenchmark(preset: String, batch: Int, threads: Int, train: B
         if train {
             store.zeroGrads()
             model.forward(images: images.pointer, ids: ids, activations: acts)
-            loss.forward(imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures, logitScale: store.value(model.logitScale).pointee)
-            store.grad(model.logitScale).pointee += loss.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
+            let prof = Profiler.shared
+            prof.measure(.loss) {
+                loss.forward(imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures, logitScale: store.value(model.logitScale).pointee)
+                store.grad(model.logitScale).pointee += loss.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
+            }
             model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
-            optimizer.update(store, groups: groups)
+            prof.measure(.optimizer) { optimizer.update(store, groups: groups) }
             model.clampLogitScale()
         } else {
             _ = model.embedImages(images.pointer, count: batch, activations: acts, normalize: true)
@@ -106,11 +112,19 @@ public func runTrainBenchmark(preset: String, batch: Int, threads: Int, train: B
     }
     for _ in 0..<warmup { step() }
     var times: [Double] = []
+    let prof = Profiler.shared
+    prof.reset()
+    prof.enable(true)
+    defer { prof.enable(false) }
     for _ in 0..<steps {
         let t0 = ContinuousClock.now
         step()
         times.append(elapsedSeconds(since: t0))
     }
+    let total = times.reduce(0, +)
+    var phases: [String: Double] = [:]
+    for (phase, s) in prof.totals { phases[phase.name] = s / Double(steps) }
+    phases["other"] = max(0, total - prof.totals.values.reduce(0, +)) / Double(steps)
     times.sort()
     let median = times[times.count / 2]
     let flops = ModelFlops(config: config, batch: batch)
@@ -120,5 +134,5 @@ public func runTrainBenchmark(preset: String, batch: Int, threads: Int, train: B
         samplesPerSecond: Double(batch) / median, gflopPerSample: perSample / 1e9,
         gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
         peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
-        parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576)
+        parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576, phaseSeconds: phases)
 }

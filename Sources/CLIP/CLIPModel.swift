@@ -114,6 +114,7 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
 extension CLIPModel {
     /// Image embeddings (count, E), L2-normalised when `normalize`, for `count` normalised images
     /// (count, 3, S, S), computed in chunks of `activations.batch`.
+    @inlinable
     public func embedImages(_ images: UnsafePointer<T>, count: Int, activations a: Activations, normalize: Bool = true) -> [T] {
         let s = config.vision.imageSize
         return embedInChunks(count: count, chunk: a.batch, normalize: normalize) { start, n in
@@ -123,6 +124,7 @@ extension CLIPModel {
     }
 
     /// Text embeddings (count, E) for `count` token rows (count, T), in chunks of `activations.batch`.
+    @inlinable
     public func embedTexts(_ ids: UnsafePointer<Int32>, count: Int, activations a: Activations, normalize: Bool = true) -> [T] {
         let t = config.text.contextLength
         return embedInChunks(count: count, chunk: a.batch, normalize: normalize) { start, n in
@@ -132,7 +134,8 @@ extension CLIPModel {
     }
 
     /// Runs `forward(start, n)` over chunks of at most `chunk` rows and gathers its (n, E) outputs.
-    func embedInChunks(count: Int, chunk: Int, normalize: Bool, _ forward: (Int, Int) -> UnsafePointer<T>) -> [T] {
+    @inlinable
+    public func embedInChunks(count: Int, chunk: Int, normalize: Bool, _ forward: (Int, Int) -> UnsafePointer<T>) -> [T] {
         let e = config.embedDimension
         var out = [T](repeating: 0, count: count * e)
         var start = 0
@@ -147,6 +150,7 @@ extension CLIPModel {
     }
 
     /// Scaled cosine similarities exp(logit_scale)·u·vᵀ, (images, texts), from normalised embeddings.
+    @inlinable
     public func similarity(imageEmbeddings u: [T], textEmbeddings v: [T]) -> [T] {
         let e = config.embedDimension, ni = u.count / e, nt = v.count / e
         var out = [T](repeating: 0, count: ni * nt)
@@ -156,6 +160,7 @@ extension CLIPModel {
     }
 
     /// L2-normalises each row of `x` (rows, width) in place.
+    @inlinable
     public static func normalizeRows(_ x: inout [T], width: Int) {
         let rows = x.count / width
         x.withUnsafeMutableBufferPointer { p in

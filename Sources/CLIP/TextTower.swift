@@ -90,8 +90,10 @@ public struct TextTower: Sendable {
             for j in 1..<t where ids[b * t + j] > ids[b * t + best] { best = j }
             buffers.poolIndex[b] = Int32(best)
         }
-        tokenEmbedding.forward(tokens: ids, buffers.tokens, count: rows, params: params)
-        positional.forward(buffers.tokens, batch: batch, params: params)
+        Profiler.shared.measure(.embedding) {
+            tokenEmbedding.forward(tokens: ids, buffers.tokens, count: rows, params: params)
+            positional.forward(buffers.tokens, batch: batch, params: params)
+        }
         let x = transformer.forward(buffers.tokens, batch: batch, buffers: buffers.transformer, params: params)
         for b in 0..<batch {
             (buffers.pooled + b * w).update(from: x + (b * t + Int(buffers.poolIndex[b])) * w, count: w)
@@ -116,8 +118,10 @@ public struct TextTower: Sendable {
             (dOut + (b * t + Int(buffers.poolIndex[b])) * w).update(from: buffers.dPooled + b * w, count: w)
         }
         let dy = transformer.backward(input: buffers.tokens, buffers: buffers.transformer, params: params)
-        positional.backward(dy, batch: batch, params: params)
-        tokenEmbedding.backward(dy, tokens: buffers.ids.pointer, count: rows, params: params)
+        Profiler.shared.measure(.embedding) {
+            positional.backward(dy, batch: batch, params: params)
+            tokenEmbedding.backward(dy, tokens: buffers.ids.pointer, count: rows, params: params)
+        }
     }
 
     /// Forward FLOPs per text as the OpenCLIP anchor counts them (attention counted dense).

@@ -92,7 +92,10 @@ public struct VisionTower: Sendable {
     ) {
         precondition(batch <= buffers.batch, "VisionTower: batch \(batch) exceeds the buffers' \(buffers.batch)")
         let w = config.width, t = config.tokens, np = patch.patches, rows = batch * t
-        patch.forward(images: images, columns: buffers.columns, buffers.patchOut, batch: batch, params: params)
+        let prof = Profiler.shared
+        prof.measure(.embedding) {
+            patch.forward(images: images, columns: buffers.columns, buffers.patchOut, batch: batch, params: params)
+        }
         // Assemble [class; patches] per image.
         let cls = params.value(classEmbedding)
         for b in 0..<batch {
@@ -101,7 +104,7 @@ public struct VisionTower: Sendable {
             (dst + w).update(from: buffers.patchOut + b * np * w, count: np * w)
         }
         positional.forward(buffers.tokens, batch: batch, params: params)
-        lnPre.forward(buffers.tokens, buffers.lnPreOut, rows: rows, cache: buffers.lnPreCache, params: params)
+        prof.measure(.layerNorm) { lnPre.forward(buffers.tokens, buffers.lnPreOut, rows: rows, cache: buffers.lnPreCache, params: params) }
         let x = transformer.forward(buffers.lnPreOut, batch: batch, buffers: buffers.transformer, params: params)
         for b in 0..<batch { (buffers.pooled + b * w).update(from: x + b * t * w, count: w) }
         lnPost.forward(buffers.pooled, buffers.pooledLN, rows: batch, cache: buffers.lnPostCache, params: params)
@@ -128,7 +131,9 @@ public struct VisionTower: Sendable {
         let dy = transformer.backward(input: buffers.lnPreOut, buffers: buffers.transformer, params: params)
         let dx = buffers.dTokens
         dx.update(repeating: 0, count: rows * w)
-        lnPre.backward(dy, x: buffers.tokens, dx: dx, rows: rows, cache: buffers.lnPreCache, params: params)
+        Profiler.shared.measure(.layerNorm) {
+            lnPre.backward(dy, x: buffers.tokens, dx: dx, rows: rows, cache: buffers.lnPreCache, params: params)
+        }
         positional.backward(dx, batch: batch, params: params)
         let dcls = params.grad(classEmbedding)
         for b in 0..<batch {
@@ -136,7 +141,7 @@ public struct VisionTower: Sendable {
             for j in 0..<w { dcls[j] += src[j] }
             (buffers.dPatch + b * np * w).update(from: src + w, count: np * w)
         }
-        patch.backward(buffers.dPatch, columns: buffers.columns, batch: batch, params: params)
+        Profiler.shared.measure(.embedding) { patch.backward(buffers.dPatch, columns: buffers.columns, batch: batch, params: params) }
     }
 
     /// Forward FLOPs per image as the OpenCLIP anchor counts them (every matrix product).

@@ -82,11 +82,12 @@ public struct ResidualBlock: Sendable {
     @inlinable
     public func forward<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) {
         let n = buffers.rows * width
-        ln1.forward(x, buffers.ln1Out, rows: buffers.rows, cache: buffers.ln1Cache, params: params)
-        attention.forward(buffers.ln1Out, buffers.branchOut, buffers: buffers.attention, params: params)
+        let prof = Profiler.shared
+        prof.measure(.layerNorm) { ln1.forward(x, buffers.ln1Out, rows: buffers.rows, cache: buffers.ln1Cache, params: params) }
+        prof.measure(.attention) { attention.forward(buffers.ln1Out, buffers.branchOut, buffers: buffers.attention, params: params) }
         vectorAdd(x, buffers.branchOut, buffers.x1, count: n)
-        ln2.forward(buffers.x1, buffers.ln2Out, rows: buffers.rows, cache: buffers.ln2Cache, params: params)
-        mlp.forward(buffers.ln2Out, buffers.branchOut, buffers: buffers.mlp, params: params)
+        prof.measure(.layerNorm) { ln2.forward(buffers.x1, buffers.ln2Out, rows: buffers.rows, cache: buffers.ln2Cache, params: params) }
+        prof.measure(.mlp) { mlp.forward(buffers.ln2Out, buffers.branchOut, buffers: buffers.mlp, params: params) }
         vectorAdd(buffers.x1, buffers.branchOut, y, count: n)
     }
 
@@ -99,14 +100,21 @@ public struct ResidualBlock: Sendable {
     ) {
         let rows = buffers.rows, n = rows * width
         // y = x₁ + mlp(ln_2(x₁)):  dx₁ = dy + ln_2ᵀ(mlpᵀ(dy))
+        let prof = Profiler.shared
         buffers.dx1.update(from: dy, count: n)
-        mlp.backward(dy, x: buffers.ln2Out, dx: buffers.dln, buffers: buffers.mlp, params: params, accumulateInput: false)
-        ln2.backward(buffers.dln, x: buffers.x1, dx: buffers.dx1, rows: rows, cache: buffers.ln2Cache, params: params)
+        prof.measure(.mlp) {
+            mlp.backward(dy, x: buffers.ln2Out, dx: buffers.dln, buffers: buffers.mlp, params: params, accumulateInput: false)
+        }
+        prof.measure(.layerNorm) {
+            ln2.backward(buffers.dln, x: buffers.x1, dx: buffers.dx1, rows: rows, cache: buffers.ln2Cache, params: params)
+        }
         // x₁ = x + attn(ln_1(x)):  dx += dx₁ + ln_1ᵀ(attnᵀ(dx₁))
-        attention.backward(
-            buffers.dx1, x: buffers.ln1Out, dx: buffers.dln, buffers: buffers.attention, params: params, accumulateInput: false)
+        prof.measure(.attention) {
+            attention.backward(
+                buffers.dx1, x: buffers.ln1Out, dx: buffers.dln, buffers: buffers.attention, params: params, accumulateInput: false)
+        }
         axpy(1, buffers.dx1, dx, count: n)
-        ln1.backward(buffers.dln, x: x, dx: dx, rows: rows, cache: buffers.ln1Cache, params: params)
+        prof.measure(.layerNorm) { ln1.backward(buffers.dln, x: x, dx: dx, rows: rows, cache: buffers.ln1Cache, params: params) }
     }
 
     public func forwardFlops(batch: Int, tokens: Int) -> Double {

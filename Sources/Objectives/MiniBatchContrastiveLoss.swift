@@ -10,6 +10,7 @@
 
 import Compute
 import Layers
+import RealModule
 
 /// The OpenCLIP objective over one batch of B pairs, with buffers sized once.
 public final class MiniBatchContrastiveLoss<T: Scalar>: @unchecked Sendable {
@@ -18,22 +19,22 @@ public final class MiniBatchContrastiveLoss<T: Scalar>: @unchecked Sendable {
     /// Owns every buffer below; kept alive as long as the loss.
     public let workspace: Workspace<T>
     // Forward state, kept for backward.
-    let u: UnsafeMutablePointer<T>  // (B, E) normalised image features
-    let v: UnsafeMutablePointer<T>  // (B, E) normalised text features
-    let uNorms: UnsafeMutablePointer<T>  // (B)
-    let vNorms: UnsafeMutablePointer<T>  // (B)
-    let logits: UnsafeMutablePointer<T>  // (B, B)
-    let logitsT: UnsafeMutablePointer<T>  // (B, B) transposed
-    let probsRow: UnsafeMutablePointer<T>  // (B, B) row softmax
-    let probsColT: UnsafeMutablePointer<T>  // (B, B) column softmax, transposed
-    let lse: UnsafeMutablePointer<T>  // (B) scratch
-    let dLogits: UnsafeMutablePointer<T>  // (B, B)
-    let dU: UnsafeMutablePointer<T>  // (B, E)
-    let dV: UnsafeMutablePointer<T>  // (B, E)
-    var scale: T = 1
+    @usableFromInline let u: UnsafeMutablePointer<T>  // (B, E) normalised image features
+    @usableFromInline let v: UnsafeMutablePointer<T>  // (B, E) normalised text features
+    @usableFromInline let uNorms: UnsafeMutablePointer<T>  // (B)
+    @usableFromInline let vNorms: UnsafeMutablePointer<T>  // (B)
+    @usableFromInline let logits: UnsafeMutablePointer<T>  // (B, B)
+    @usableFromInline let logitsT: UnsafeMutablePointer<T>  // (B, B) transposed
+    @usableFromInline let probsRow: UnsafeMutablePointer<T>  // (B, B) row softmax
+    @usableFromInline let probsColT: UnsafeMutablePointer<T>  // (B, B) column softmax, transposed
+    @usableFromInline let lse: UnsafeMutablePointer<T>  // (B) scratch
+    @usableFromInline let dLogits: UnsafeMutablePointer<T>  // (B, B)
+    @usableFromInline let dU: UnsafeMutablePointer<T>  // (B, E)
+    @usableFromInline let dV: UnsafeMutablePointer<T>  // (B, E)
+    @usableFromInline var scale: T = 1
 
     /// The value of the last `forward`.
-    public private(set) var loss: Double = 0
+    public var loss: Double = 0
 
     public init(batch: Int, dimension: Int, workspace: Workspace<T>) {
         self.batch = batch
@@ -55,7 +56,7 @@ public final class MiniBatchContrastiveLoss<T: Scalar>: @unchecked Sendable {
     }
 
     /// Computes the loss for raw features (B, E) each and logit scale t; returns it.
-    @discardableResult
+    @discardableResult @inlinable
     public func forward(imageFeatures: UnsafePointer<T>, textFeatures: UnsafePointer<T>, logitScale t: T) -> Double {
         let b = batch, e = dimension
         l2NormalizeForward(imageFeatures, u, norms: uNorms, rows: b, cols: e)
@@ -76,7 +77,7 @@ public final class MiniBatchContrastiveLoss<T: Scalar>: @unchecked Sendable {
 
     /// Writes dL/d(image features) and dL/d(text features), (B, E) each (overwritten, not
     /// accumulated), and returns dL/dt for the logit scale. Call after `forward`.
-    @discardableResult
+    @discardableResult @inlinable
     public func backward(dImageFeatures: UnsafeMutablePointer<T>, dTextFeatures: UnsafeMutablePointer<T>) -> T {
         let b = batch, e = dimension
         let inv = 1 / T(2 * b)

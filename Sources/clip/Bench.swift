@@ -45,6 +45,11 @@ struct BenchTrain: ParsableCommand {
                      r.model, r.mode, r.batch, r.threads, r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
         print(String(format: "memory: peak RSS %.0f MiB (activation workspace %.0f MiB, parameters + gradients + moments %.0f MiB)",
                      r.peakRSSMiB, r.workspaceMiB, r.parameterMiB))
+        let perStep = r.phaseSeconds.values.reduce(0, +)
+        print("per-phase profile (mean seconds per step, share of the step):")
+        for (name, s) in r.phaseSeconds.sorted(by: { $0.value > $1.value }) where s > 0 {
+            print("  " + name.rightPad(24) + String(format: "%7.3f s  %5.1f%%", s, 100 * s / max(perStep, 1e-12)))
+        }
     }
 }
 
