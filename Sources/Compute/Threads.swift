@@ -26,6 +26,18 @@ public enum Threads {
         openblas_set_num_threads(Int32(n))
     }
 
+    /// Runs `body` with OpenBLAS limited to `n` threads, then restores the budget. For regions
+    /// that parallelise over many small products themselves (one product per thread), where
+    /// OpenBLAS's own threading of each tiny product only adds hand-off cost.
+    @inlinable
+    public static func withBLASThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        let budget = count
+        if n == budget { return try body() }
+        openblas_set_num_threads(Int32(n))
+        defer { openblas_set_num_threads(Int32(budget)) }
+        return try body()
+    }
+
     /// The thread count OpenBLAS reports it will use.
     public static var blasThreads: Int { Int(openblas_get_num_threads()) }
 

@@ -94,22 +94,30 @@ public struct MultiheadAttention: Sendable {
             transB: true, m: rows, n: 3 * c, k: c, a: x, lda: c, b: params.value(inProjWeight), ldb: c,
             beta: 0, c: buffers.qkv, ldc: 3 * c)
         addBiasRows(buffers.qkv, bias: params.value(inProjBias), rows: rows, width: 3 * c)
-        // scores and context, one (sample, head) at a time
-        for s in 0..<b {
-            for head in 0..<h {
-                let q = UnsafePointer(buffers.qkv + s * t * 3 * c + head * d)
-                let k = q + c
-                let p = buffers.probs + (s * h + head) * t * t
-                gemm(transB: true, m: t, n: t, k: d, a: q, lda: 3 * c, b: k, ldb: 3 * c, beta: 0, c: p, ldc: t)
+        // Scores and context, one (sample, head) at a time. The products are small (T × T × D), so
+        // samples are spread over the threads with single-threaded BLAS calls.
+        let qkv = buffers.qkv, probs = buffers.probs, context = buffers.context
+        Threads.withBLASThreads(1) {
+            Threads.parallelFor(b, grain: 1) { range in
+                for s in range {
+                    for head in 0..<h {
+                        let q = UnsafePointer(qkv + s * t * 3 * c + head * d)
+                        let p = probs + (s * h + head) * t * t
+                        gemm(transB: true, m: t, n: t, k: d, a: q, lda: 3 * c, b: q + c, ldb: 3 * c, beta: 0, c: p, ldc: t)
+                    }
+                }
             }
         }
-        softmaxRowsForward(
-            buffers.probs, buffers.probs, rows: b * h * t, cols: t, scale: 1 / T(d).squareRoot(), causal: causal)
-        for s in 0..<b {
-            for head in 0..<h {
-                let v = UnsafePointer(buffers.qkv + s * t * 3 * c + 2 * c + head * d)
-                let p = UnsafePointer(buffers.probs + (s * h + head) * t * t)
-                gemm(m: t, n: d, k: t, a: p, lda: t, b: v, ldb: 3 * c, beta: 0, c: buffers.context + s * t * c + head * d, ldc: c)
+        softmaxRowsForward(probs, probs, rows: b * h * t, cols: t, scale: 1 / T(d).squareRoot(), causal: causal)
+        Threads.withBLASThreads(1) {
+            Threads.parallelFor(b, grain: 1) { range in
+                for s in range {
+                    for head in 0..<h {
+                        let v = UnsafePointer(qkv + s * t * 3 * c + 2 * c + head * d)
+                        let p = UnsafePointer(probs + (s * h + head) * t * t)
+                        gemm(m: t, n: d, k: t, a: p, lda: t, b: v, ldb: 3 * c, beta: 0, c: context + s * t * c + head * d, ldc: c)
+                    }
+                }
             }
         }
         outProj.forward(buffers.context, y, rows: rows, params: params)
@@ -126,30 +134,37 @@ public struct MultiheadAttention: Sendable {
         let b = buffers.batch, t = buffers.tokens, c = width, d = headWidth, h = heads
         let rows = b * t
         outProj.backward(dy, x: buffers.context, dx: buffers.dcontext, rows: rows, params: params, accumulateInput: false)
-        for s in 0..<b {
-            for head in 0..<h {
-                let base = s * t * 3 * c + head * d
-                let v = UnsafePointer(buffers.qkv + base + 2 * c)
-                let p = UnsafePointer(buffers.probs + (s * h + head) * t * t)
-                let dctx = UnsafePointer(buffers.dcontext + s * t * c + head * d)
-                // dA = dctx·Vᵀ   (T, T)
-                gemm(transB: true, m: t, n: t, k: d, a: dctx, lda: c, b: v, ldb: 3 * c, beta: 0,
-                     c: buffers.dprobs + (s * h + head) * t * t, ldc: t)
-                // dV = Aᵀ·dctx   (T, D)
-                gemm(transA: true, m: t, n: d, k: t, a: p, lda: t, b: dctx, ldb: c, beta: 0,
-                     c: buffers.dqkv + base + 2 * c, ldc: 3 * c)
+        let qkv = buffers.qkv, probs = buffers.probs, dqkv = buffers.dqkv, dprobs = buffers.dprobs, dcontext = buffers.dcontext
+        Threads.withBLASThreads(1) {
+            Threads.parallelFor(b, grain: 1) { range in
+                for s in range {
+                    for head in 0..<h {
+                        let base = s * t * 3 * c + head * d
+                        let v = UnsafePointer(qkv + base + 2 * c)
+                        let p = UnsafePointer(probs + (s * h + head) * t * t)
+                        let dctx = UnsafePointer(dcontext + s * t * c + head * d)
+                        // dA = dctx·Vᵀ   (T, T)
+                        gemm(transB: true, m: t, n: t, k: d, a: dctx, lda: c, b: v, ldb: 3 * c, beta: 0,
+                             c: dprobs + (s * h + head) * t * t, ldc: t)
+                        // dV = Aᵀ·dctx   (T, D)
+                        gemm(transA: true, m: t, n: d, k: t, a: p, lda: t, b: dctx, ldb: c, beta: 0, c: dqkv + base + 2 * c, ldc: 3 * c)
+                    }
+                }
             }
         }
-        softmaxRowsBackwardInPlace(buffers.dprobs, y: buffers.probs, rows: b * h * t, cols: t, scale: 1 / T(d).squareRoot())
-        for s in 0..<b {
-            for head in 0..<h {
-                let base = s * t * 3 * c + head * d
-                let q = UnsafePointer(buffers.qkv + base), k = q + c
-                let ds = UnsafePointer(buffers.dprobs + (s * h + head) * t * t)
-                // dQ = dS·K,  dK = dSᵀ·Q   (T, D)
-                gemm(m: t, n: d, k: t, a: ds, lda: t, b: k, ldb: 3 * c, beta: 0, c: buffers.dqkv + base, ldc: 3 * c)
-                gemm(transA: true, m: t, n: d, k: t, a: ds, lda: t, b: q, ldb: 3 * c, beta: 0,
-                     c: buffers.dqkv + base + c, ldc: 3 * c)
+        softmaxRowsBackwardInPlace(dprobs, y: probs, rows: b * h * t, cols: t, scale: 1 / T(d).squareRoot())
+        Threads.withBLASThreads(1) {
+            Threads.parallelFor(b, grain: 1) { range in
+                for s in range {
+                    for head in 0..<h {
+                        let base = s * t * 3 * c + head * d
+                        let q = UnsafePointer(qkv + base)
+                        let ds = UnsafePointer(dprobs + (s * h + head) * t * t)
+                        // dQ = dS·K,  dK = dSᵀ·Q   (T, D)
+                        gemm(m: t, n: d, k: t, a: ds, lda: t, b: q + c, ldb: 3 * c, beta: 0, c: dqkv + base, ldc: 3 * c)
+                        gemm(transA: true, m: t, n: d, k: t, a: ds, lda: t, b: q, ldb: 3 * c, beta: 0, c: dqkv + base + c, ldc: 3 * c)
+                    }
+                }
             }
         }
         // through the input projection

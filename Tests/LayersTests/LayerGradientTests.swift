@@ -104,6 +104,32 @@ struct LayerGradientTests {
         expectAll(reports)
     }
 
+    @Test("Attention forward and backward are bit-identical at 1 and 2 threads (Float)")
+    func attentionThreadIndependence() {
+        var layout = ParameterLayout()
+        let attn = MultiheadAttention("attn", width: 32, heads: 4, causal: true, layout: &layout)
+        let store = ParameterStore<Float>(layout: layout)
+        for v in layout.views { store.initialize(v, .normal(std: 0.2), seed: 5) }
+        let batch = 7, tokens = 9, n = batch * tokens * 32
+        let ws = Workspace<Float>()
+        defer { withExtendedLifetime(ws) {} }
+        let buffers = attn.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "attn")
+        let x = AlignedBuffer(randomArray(n, seed: 5, stream: "x").map(Float.init))
+        let dy = AlignedBuffer(randomArray(n, seed: 5, stream: "dy").map(Float.init))
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            Threads.set(threads)
+            let y = AlignedBuffer<Float>(count: n), dx = AlignedBuffer<Float>(count: n)
+            store.zeroGrads()
+            attn.forward(x.pointer, y.pointer, buffers: buffers, params: store)
+            attn.backward(dy.pointer, x: x.pointer, dx: dx.pointer, buffers: buffers, params: store)
+            results.append(y.toArray() + dx.toArray() + store.grads.toArray())
+        }
+        Threads.set(1)
+        #expect(results[0] == results[1])
+        withExtendedLifetime((x, dy)) {}
+    }
+
     @Test("Attention with a causal mask ignores later tokens")
     func causalMask() {
         var layout = ParameterLayout()
