@@ -22,7 +22,15 @@ train: setup
     swift build -c release --product clip
     .build/release/clip train --model tiny --data shapes:cc3m-mini --epochs 3 --batch-size 256 --lr 1e-3 --wd 0.1 --warmup 100 --seed 0 --out runs/tiny-cc3m-mini
 
-# Kernel benchmark: GEMM GFLOP/s on the preset shapes and element-wise GB/s at 1 and 2 threads.
+# ClipLab against the OpenCLIP/PyTorch anchor, alternating, with ratios per configuration
+# (tiny and small; 1 and 2 threads; training and inference). Options: --save-baseline FILE,
+# --compare FILE, --rounds N, --models, --threads, --modes. First use installs the anchor's
+# environment (torch + open-clip-torch, ~5 GB) in .venv-anchor.
 bench *ARGS: setup
+    swift build -c release --product clip
+    python3 scripts/bench_compare.py {{ARGS}}
+
+# Kernel benchmark: GEMM GFLOP/s on the preset shapes and element-wise GB/s at 1 and 2 threads.
+bench-kernels *ARGS: setup
     swift build -c release --product clip
     .build/release/clip bench kernels {{ARGS}}

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""ClipLab against the OpenCLIP/PyTorch anchor, side by side in one invocation.
+
+For each configuration (model x threads x mode) it runs the anchor script and `clip bench train`
+alternately, one measurement per process (so each peak RSS is that run's alone), and prints the
+samples/s of both, their ratio, GFLOP/s and peak RSS. The machine is shared: only the ratios of one
+invocation mean anything.
+
+  scripts/bench_compare.py [--models tiny small] [--threads 1 2] [--modes train infer] [--rounds 1]
+                           [--save-baseline FILE] [--compare FILE]
+
+The anchor's environment (torch + open-clip-torch, about 5 GB) is created on first use in
+$CLIPLAB_ANCHOR_VENV (default .venv-anchor). A baseline file stores ClipLab's samples/s per
+configuration; --compare prints the change against it and exits 1 when a configuration is more than
+--tolerance (default 10%) slower.
+"""
+import argparse, json, os, statistics, subprocess, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ANCHOR = os.path.join(ROOT, "..", "shared", "anchors", "openclip_cpu_bench.py")
+CLIP = os.path.join(ROOT, ".build", "release", "clip")
+
+
+def ensure_venv(venv):
+    py = os.path.join(venv, "bin", "python")
+    if os.path.exists(py):
+        ok = subprocess.run([py, "-c", "import torch, open_clip"], capture_output=True).returncode == 0
+        if ok:
+            return py
+    print(f"bench: setting up the anchor environment in {venv} (torch + open-clip-torch, ~5 GB)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "torch", "open-clip-torch"], check=True)
+    return py
+
+
+def result_line(text, who):
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise SystemExit(f"bench: {who} printed no RESULT line:\n{text[-2000:]}")
+
+
+def run_anchor(py, model, threads, mode):
+    p = subprocess.run([py, ANCHOR, "--config", model, "--threads", str(threads), "--mode", mode],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"bench: the anchor failed ({model}, {threads} threads, {mode}):\n{p.stderr[-2000:]}")
+    r = result_line(p.stdout, "the anchor")
+    return dict(samples=r["samples_per_s"], gflops=r["gflops"], rss=r["peak_rss_mb"])
+
+
+def run_cliplab(model, threads, mode):
+    p = subprocess.run([CLIP, "bench", "train", "--model", model, "--threads", str(threads), "--mode", mode, "--json"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"bench: clip bench train failed ({model}, {threads} threads, {mode}):\n{p.stderr[-2000:]}")
+    r = result_line(p.stdout, "clip bench train")
+    return dict(samples=r["samplesPerSecond"], gflops=r["gflops"], rss=r["peakRSSMiB"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["tiny", "small"], choices=["tiny", "small"])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
+    ap.add_argument("--rounds", type=int, default=1, help="alternating measurements per configuration (median kept)")
+    ap.add_argument("--no-anchor", action="store_true", help="measure ClipLab only (for baselines)")
+    ap.add_argument("--save-baseline", metavar="FILE")
+    ap.add_argument("--compare", metavar="FILE")
+    ap.add_argument("--tolerance", type=float, default=0.10)
+    args = ap.parse_args()
+    if not os.path.exists(CLIP):
+        raise SystemExit(f"bench: {CLIP} is missing; run `swift build -c release` first")
+    py = None if args.no_anchor else ensure_venv(os.environ.get("CLIPLAB_ANCHOR_VENV", os.path.join(ROOT, ".venv-anchor")))
+
+    rows = []
+    for model in args.models:
+        for threads in args.threads:
+            for mode in args.modes:
+                ours, theirs = [], []
+                for _ in range(args.rounds):  # alternate: anchor, ClipLab, anchor, ClipLab, ...
+                    if py:
+                        theirs.append(run_anchor(py, model, threads, mode))
+                    ours.append(run_cliplab(model, threads, mode))
+                o = {k: statistics.median(r[k] for r in ours) for k in ours[0]}
+                t = {k: statistics.median(r[k] for r in theirs) for k in theirs[0]} if theirs else None
+                rows.append((model, threads, mode, o, t))
+                ratio = f"{o['samples'] / t['samples']:.2f}x" if t else "-"
+                print(f"{model:5} {threads} thr {mode:5}  ClipLab {o['samples']:7.1f} samples/s "
+                      f"({o['gflops']:5.1f} GFLOP/s, {o['rss']:5.0f} MiB)"
+                      + (f"  OpenCLIP {t['samples']:7.1f} ({t['gflops']:5.1f} GFLOP/s, {t['rss']:5.0f} MiB)  ratio {ratio}" if t else ""),
+                      flush=True)
+
+    print("\n| model | threads | mode | ClipLab samples/s | OpenCLIP samples/s | ratio | ClipLab RSS MiB | OpenCLIP RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for model, threads, mode, o, t in rows:
+        if t:
+            print(f"| {model} | {threads} | {mode} | {o['samples']:.1f} | {t['samples']:.1f} | {o['samples'] / t['samples']:.2f} | {o['rss']:.0f} | {t['rss']:.0f} |")
+        else:
+            print(f"| {model} | {threads} | {mode} | {o['samples']:.1f} | - | - | {o['rss']:.0f} | - |")
+
+    key = lambda m, th, mo: f"{m}/{th}/{mo}"
+    if args.save_baseline:
+        with open(args.save_baseline, "w") as f:
+            json.dump({key(m, th, mo): o["samples"] for m, th, mo, o, _ in rows}, f, indent=2, sort_keys=True)
+        print(f"\nsaved baseline {args.save_baseline}")
+    if args.compare:
+        base = json.load(open(args.compare))
+        worse = False
+        print(f"\nagainst baseline {args.compare}:")
+        for m, th, mo, o, _ in rows:
+            b = base.get(key(m, th, mo))
+            if b is None:
+                print(f"  {key(m, th, mo)}: not in the baseline")
+                continue
+            change = o["samples"] / b - 1
+            flag = "  SLOWER" if change < -args.tolerance else ""
+            worse |= change < -args.tolerance
+            print(f"  {key(m, th, mo)}: {o['samples']:.1f} vs {b:.1f} samples/s ({change:+.1%}){flag}")
+        if worse:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
