@@ -144,11 +144,14 @@ public final class Trainer {
         let base = UncheckedSendable(images.pointer)
         let list = Array(ids)
         let w = world
+        // A failed image stops the run with the dataset's error (never a silent zero image).
+        let failures = FirstError()
         Threads.parallelFor(list.count, grain: 8) { range in
             for (k, i) in zip(range, list[range]) {
-                try? w.loadImage(i, size: s, into: base.value + k * plane)
+                do { try w.loadImage(i, size: s, into: base.value + k * plane) } catch { failures.record(error) }
             }
         }
+        if let error = failures.error { throw error }
         ImageNormalization.apply(images.pointer, batch: list.count, size: s)
     }
 
@@ -236,7 +239,7 @@ public final class Trainer {
             "epoch": Double(epoch), "step": Double(step), "samples_seen": Double(step * config.batchSize), "loss": loss,
             "temperature": model.temperature, "lr": lr, "seconds": seconds,
         ]
-        let m = evaluate ? try Evaluator(model: model, world: world, tokenizer: tokenizer, batch: config.batchSize)
+        let m = evaluate ? try Evaluator(model: model, world: world, tokenizer: tokenizer, activations: activations)
             .run(examplesPerClass: config.evalExamplesPerClass, retrievalCount: config.retrievalCount) : [:]
         for name in Self.evalMetricNames { row[name] = m[name] ?? .nan }
         row["eval_mean"] = m["eval_mean"] ?? .nan
@@ -249,18 +252,25 @@ public struct Evaluator {
     public let model: CLIPModel<Float>
     public let world: ShapesWorld
     public let tokenizer: any Tokenizer
-    public let batch: Int
+    /// The buffers inference runs in: the trainer's own (no second workspace), or new ones.
+    let activations: CLIPModel<Float>.Activations
 
+    /// Evaluates in new buffers for chunks of `batch` samples.
     public init(model: CLIPModel<Float>, world: ShapesWorld, tokenizer: any Tokenizer, batch: Int) {
+        self.init(model: model, world: world, tokenizer: tokenizer, activations: model.makeActivations(batch: batch))
+    }
+
+    /// Evaluates in existing buffers (the trainer's), so evaluation allocates no second workspace.
+    public init(model: CLIPModel<Float>, world: ShapesWorld, tokenizer: any Tokenizer, activations: CLIPModel<Float>.Activations) {
         self.model = model
         self.world = world
         self.tokenizer = tokenizer
-        self.batch = batch
+        self.activations = activations
     }
 
     /// Zero-shot top-1 per task, retrieval R@1/5/10 both ways, and their mean (`eval_mean`).
     public func run(examplesPerClass: Int, retrievalCount: Int) throws -> [String: Double] {
-        let acts = model.makeActivations(batch: min(batch, 256))
+        let acts = activations
         let e = model.config.embedDimension
         var out: [String: Double] = [:]
         for task in world.zeroShotTasks(examplesPerClass: examplesPerClass) {
@@ -300,6 +310,17 @@ public struct Evaluator {
         ImageNormalization.apply(pixels.pointer, batch: scenes.count, size: s)
         // `pixels` must outlive the call, which sees only its raw pointer.
         return withExtendedLifetime(pixels) { model.embedImages(pixels.pointer, count: scenes.count, activations: acts) }
+    }
+}
+
+/// Keeps the first error thrown by any of several threads.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: Error?
+    func record(_ e: Error) {
+        lock.lock()
+        if error == nil { error = e }
+        lock.unlock()
     }
 }
 
