@@ -36,6 +36,7 @@ public final class Trainer {
     let images: AlignedBuffer<Float>  // (B, 3, S, S)
     let dImage: AlignedBuffer<Float>  // (B, E)
     let dText: AlignedBuffer<Float>  // (B, E)
+    let batchIDs: AlignedBuffer<Int32>  // (B, T) token ids of the current batch
     let log: RunLog
 
     /// Names of the evaluation metrics, in the order of metrics.csv.
@@ -90,6 +91,7 @@ public final class Trainer {
         images = AlignedBuffer(count: config.batchSize * 3 * s * s)
         dImage = AlignedBuffer(count: config.batchSize * e)
         dText = AlignedBuffer(count: config.batchSize * e)
+        batchIDs = AlignedBuffer(count: config.batchSize * modelConfig.text.contextLength)
 
         let ctx = modelConfig.text.contextLength
         var ids = [Int32](repeating: 0, count: count * ctx)
@@ -142,24 +144,25 @@ public final class Trainer {
     func loadBatch(_ ids: ArraySlice<Int>) throws {
         let s = model.config.vision.imageSize, plane = 3 * s * s
         let base = UncheckedSendable(images.pointer)
-        let list = Array(ids)
         let w = world
+        let first = ids.startIndex
         // A failed image stops the run with the dataset's error (never a silent zero image).
         let failures = FirstError()
-        Threads.parallelFor(list.count, grain: 8) { range in
-            for (k, i) in zip(range, list[range]) {
+        Threads.parallelFor(ids.count, grain: 8) { range in
+            for k in range {
+                let i = ids[first + k]
                 do { try w.loadImage(i, size: s, into: base.value + k * plane) } catch { failures.record(error) }
             }
         }
         if let error = failures.error { throw error }
-        ImageNormalization.apply(images.pointer, batch: list.count, size: s)
+        ImageNormalization.apply(images.pointer, batch: ids.count, size: s)
     }
 
     /// One optimizer step on the batch `ids`; returns the loss.
     func step(_ ids: ArraySlice<Int>, globalStep: Int) throws -> Double {
         try loadBatch(ids)
         let ctx = model.config.text.contextLength
-        var batchIDs = [Int32](repeating: 0, count: ids.count * ctx)
+        let batchIDs = self.batchIDs.pointer  // preallocated: the step allocates no arrays
         for (k, i) in ids.enumerated() {
             for j in 0..<ctx { batchIDs[k * ctx + j] = captionIDs[i * ctx + j] }
         }
