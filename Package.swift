@@ -37,10 +37,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
+        // The few element-wise loops built for AVX2+FMA and AVX-512 (chosen at run time).
+        .target(name: "CKernels"),
+
         // MARK: - Library modules
         .target(
             name: "Compute",
-            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["CBLAS", "CKernels", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Layers",
@@ -78,7 +81,7 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["Compute"], path: "Tests/TestSupport"),
-        .testTarget(name: "ComputeTests", dependencies: ["Compute", "TestSupport", "CMPI"]),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels", "TestSupport", "CMPI"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Compute", "TestSupport"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),

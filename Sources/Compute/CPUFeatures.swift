@@ -57,3 +57,41 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
 
     public var description: String { "\(modelName) [\(summary)]" }
 }
+
+/// Which build of the C element-wise kernels (Sources/CKernels) runs: chosen once per process
+/// from the CPU's features, widest first. `CLIPLAB_VECTOR_ISA=portable|avx2|avx512` narrows the
+/// choice (tests use it to check every path the machine can run); asking for an instruction set
+/// the CPU lacks stops the process with a message, rather than crashing on an illegal instruction.
+public enum VectorISA: String, Sendable, CaseIterable {
+    /// Swift's own SIMD code, for any x86-64 or ARM CPU.
+    case portable
+    /// 8-lane AVX2 + FMA.
+    case avx2
+    /// 16-lane AVX-512F.
+    case avx512
+
+    /// Whether this machine can run the kernels built for `self`.
+    public func isSupported(by cpu: CPUFeatures = .current) -> Bool {
+        switch self {
+        case .portable: true
+        case .avx2: cpu.avx2 && cpu.fma
+        case .avx512: cpu.avx512f
+        }
+    }
+
+    /// The widest supported set, or the one `CLIPLAB_VECTOR_ISA` names.
+    public static let current: VectorISA = {
+        if let raw = ProcessInfo.processInfo.environment["CLIPLAB_VECTOR_ISA"] {
+            guard let isa = VectorISA(rawValue: raw) else {
+                fatalError("CLIPLAB_VECTOR_ISA=\(raw): expected one of portable, avx2, avx512")
+            }
+            guard isa.isSupported() else {
+                fatalError("CLIPLAB_VECTOR_ISA=\(raw): this CPU (\(CPUFeatures.current)) lacks it")
+            }
+            return isa
+        }
+        if VectorISA.avx512.isSupported() { return .avx512 }
+        if VectorISA.avx2.isSupported() { return .avx2 }
+        return .portable
+    }()
+}

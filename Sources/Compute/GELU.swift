@@ -1,3 +1,4 @@
+import CKernels
 import RealModule
 
 // GELU activation, exact (erf) and tanh-approximated, with derivatives.
@@ -56,6 +57,14 @@ public func geluForward<T: Scalar>(
     if T.self == Float.self {
         let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
         let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+        if VectorISA.current != .portable {
+            Threads.parallelFor(count, grain: activationGrain) { r in
+                vectorGELUForward(
+                    UnsafeMutablePointer(mutating: xf + r.lowerBound), bias: nil, yf + r.lowerBound,
+                    rows: 1, width: r.count, approximation)
+            }
+            return
+        }
         Threads.parallelFor(count, grain: activationGrain) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
@@ -106,6 +115,18 @@ public func geluBackwardInPlace<T: Scalar>(
     if T.self == Float.self {
         let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
         let gf = UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self)
+        if VectorISA.current != .portable {
+            let tanh: Int32 = approximation == .tanh ? 1 : 0
+            let wide = VectorISA.current == .avx512
+            Threads.parallelFor(count, grain: activationGrain) { r in
+                if wide {
+                    cliplab_gelu_backward_inplace_avx512(gf + r.lowerBound, xf + r.lowerBound, r.count, tanh)
+                } else {
+                    cliplab_gelu_backward_inplace_avx2(gf + r.lowerBound, xf + r.lowerBound, r.count, tanh)
+                }
+            }
+            return
+        }
         Threads.parallelFor(count, grain: activationGrain) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
@@ -119,4 +140,40 @@ public func geluBackwardInPlace<T: Scalar>(
     Threads.parallelFor(count, grain: activationGrain) { r in
         for i in r { g[i] *= geluDerivative(x[i], approximation) }
     }
+}
+
+/// The C kernel for the current `VectorISA` (never `.portable`): see `cliplab_gelu_forward_*`.
+@inlinable
+func vectorGELUForward(
+    _ pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>,
+    rows: Int, width: Int, _ approximation: GELUApproximation
+) {
+    let tanh: Int32 = approximation == .tanh ? 1 : 0
+    if VectorISA.current == .avx512 {
+        cliplab_gelu_forward_avx512(pre, bias, out, rows, width, tanh)
+    } else {
+        cliplab_gelu_forward_avx2(pre, bias, out, rows, width, tanh)
+    }
+}
+
+/// A linear layer's bias add fused with the GELU that follows it, one pass over the rows:
+/// `pre[r, j] += bias[j]`, then `out[r, j] = gelu(pre[r, j])`. `pre` keeps the biased
+/// pre-activation for the backward pass.
+/// - pre: (rows, width), updated in place; bias: (width); out: (rows, width), overwritten.
+@inlinable
+public func biasGELUForward<T: Scalar>(
+    _ pre: UnsafeMutablePointer<T>, bias: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+    rows: Int, width: Int, approximation: GELUApproximation = .exact
+) {
+    if T.self == Float.self && VectorISA.current != .portable {
+        let pf = UnsafeMutableRawPointer(pre).assumingMemoryBound(to: Float.self)
+        let bf = UnsafeRawPointer(bias).assumingMemoryBound(to: Float.self)
+        let of = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+        Threads.parallelFor(rows, grain: max(1, activationGrain / max(1, width))) { r in
+            vectorGELUForward(pf + r.lowerBound * width, bias: bf, of + r.lowerBound * width, rows: r.count, width: width, approximation)
+        }
+        return
+    }
+    addBiasRows(pre, bias: bias, rows: rows, width: width)
+    geluForward(UnsafePointer(pre), out, count: rows * width, approximation: approximation)
 }

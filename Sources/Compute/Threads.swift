@@ -38,6 +38,34 @@ public enum Threads {
         return try body()
     }
 
+    /// The environment variable through which OpenBLAS takes its idle-thread timeout.
+    public static let blasThreadTimeoutVariable = "OPENBLAS_THREAD_TIMEOUT"
+    /// The timeout ClipLab runs OpenBLAS with: idle BLAS threads spin 2^4 cycles, then sleep.
+    public static let preferredBLASThreadTimeout = 4
+
+    /// Makes OpenBLAS's idle threads go to sleep at once instead of spinning, by re-executing
+    /// the process with `OPENBLAS_THREAD_TIMEOUT=4` when that variable is unset.
+    ///
+    /// Why: between two products, OpenBLAS's worker threads spin in `sched_yield` for about
+    /// 2^28 cycles (its default timeout). During that time the step runs element-wise kernels
+    /// on `parallelFor`'s threads, and the spinning threads compete with them for the two cores:
+    /// on a 2-core machine this cost 10–13% of tiny's training and inference throughput
+    /// (measured in docs/performance.md). OpenBLAS reads the variable once, when the library
+    /// loads, before any Swift code runs; so the only way to set it from inside is to set it and
+    /// `exec` the same binary again. A value the user set is kept. If `exec` fails the process
+    /// goes on with OpenBLAS's default. Call first thing in `main`, before any thread starts.
+    public static func reexecWithBLASThreadTimeout() {
+        guard getenv(blasThreadTimeoutVariable) == nil else { return }
+        setenv(blasThreadTimeoutVariable, String(preferredBLASThreadTimeout), 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+    }
+
+    /// The idle-thread timeout OpenBLAS runs with in this process, as the environment gave it
+    /// (nil: OpenBLAS's default).
+    public static var blasThreadTimeout: String? {
+        getenv(blasThreadTimeoutVariable).map { String(cString: $0) }
+    }
+
     /// The thread count OpenBLAS reports it will use.
     public static var blasThreads: Int { Int(openblas_get_num_threads()) }
 

@@ -38,15 +38,18 @@ public struct Linear: Sendable {
         if let bias { store.initialize(bias, .uniform(bound: bound), seed: seed) }
     }
 
-    /// y = x·Wᵀ + b.
+    /// y = x·Wᵀ + b; with `addBias: false`, y = x·Wᵀ (for callers that fuse the bias add into
+    /// the next element-wise kernel).
     /// - x: (rows, in); y: (rows, out), overwritten.
     @inlinable
-    public func forward<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, rows: Int, params: ParameterStore<T>) {
+    public func forward<T: Scalar>(
+        _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, rows: Int, params: ParameterStore<T>, addBias: Bool = true
+    ) {
         gemm(
             transB: true, m: rows, n: outFeatures, k: inFeatures,
             a: x, lda: inFeatures, b: params.value(weight), ldb: inFeatures,
             beta: 0, c: y, ldc: outFeatures)
-        if let bias { addBiasRows(y, bias: params.value(bias), rows: rows, width: outFeatures) }
+        if addBias, let bias { addBiasRows(y, bias: params.value(bias), rows: rows, width: outFeatures) }
     }
 
     /// Backward pass. Always accumulates dW += dyᵀ·x and db += Σ_rows dy into the store's

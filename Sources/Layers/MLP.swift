@@ -52,8 +52,15 @@ public struct MLP: Sendable {
     /// - x: (rows, C); y: (rows, C), overwritten.
     @inlinable
     public func forward<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) {
-        fc.forward(x, buffers.preActivation, rows: buffers.rows, params: params)
-        geluForward(buffers.preActivation, buffers.activation, count: buffers.rows * hiddenWidth, approximation: approximation)
+        if let bias = fc.bias {
+            fc.forward(x, buffers.preActivation, rows: buffers.rows, params: params, addBias: false)
+            biasGELUForward(
+                buffers.preActivation, bias: params.value(bias), buffers.activation,
+                rows: buffers.rows, width: hiddenWidth, approximation: approximation)
+        } else {
+            fc.forward(x, buffers.preActivation, rows: buffers.rows, params: params)
+            geluForward(buffers.preActivation, buffers.activation, count: buffers.rows * hiddenWidth, approximation: approximation)
+        }
         proj.forward(buffers.activation, y, rows: buffers.rows, params: params)
     }
 

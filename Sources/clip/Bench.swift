@@ -94,7 +94,7 @@ struct BenchKernels: ParsableCommand {
     func run() throws {
         let cpu = CPUFeatures.current
         print("ClipLab kernel benchmark: \(cpu.modelName) [\(cpu.summary)], \(Threads.available) cores")
-        print("OpenBLAS: \(Threads.blasConfig); Float32; batch \(batchSize); median of repeated runs, ≥ \(minTime) s each")
+        print("OpenBLAS: \(Threads.blasConfig); OPENBLAS_THREAD_TIMEOUT=\(Threads.blasThreadTimeout ?? "default"); Float32; batch \(batchSize); median of repeated runs, ≥ \(minTime) s each")
         #if DEBUG
         print("warning: this is a debug build; measure with `swift run -c release clip bench kernels`")
         #endif

@@ -1,6 +1,7 @@
 // The `clip` command: train, eval, embed, data, bench, info.
 
 import ArgumentParser
+import Compute
 
 @main
 struct Clip: ParsableCommand {
@@ -9,4 +10,11 @@ struct Clip: ParsableCommand {
         abstract: "ClipLab: train CLIP models fast on CPUs, and re-run the FastCLIP, CLIPA and CLIP-UP experiments.",
         version: "0.1.0",
         subcommands: [Train.self, Eval.self, Embed.self, DataCommand.self, Bench.self, Info.self])
+
+    /// Sets OpenBLAS's idle-thread timeout (a re-exec, see `Threads.reexecWithBLASThreadTimeout`),
+    /// then parses the command line and runs the subcommand.
+    static func main() {
+        Threads.reexecWithBLASThreadTimeout()
+        main(nil)
+    }
 }

@@ -125,10 +125,13 @@ struct CLIPModelTests {
         let big = model.makeActivations(batch: 5), small = model.makeActivations(batch: 2)
         let a = model.embedImages(images.pointer, count: 5, activations: big)
         let c = model.embedImages(images.pointer, count: 5, activations: small)
-        #expect(scaledMaxError(a.map(Double.init), c.map(Double.init)) < 1e-6)
+        #expect(scaledMaxError(a.map(Double.init), c.map(Double.init)) < 1e-5)
         let t1 = model.embedTexts(ids, count: 5, activations: big)
         let t2 = model.embedTexts(ids, count: 5, activations: small)
-        #expect(scaledMaxError(t1.map(Double.init), t2.map(Double.init)) < 1e-6)
+        // Chunks of another size change how OpenBLAS blocks the products, and so the Float
+        // summation order (AVX-512 kernels measured 1.3e−6 here); a pooling or chunking bug
+        // gives errors of order 1.
+        #expect(scaledMaxError(t1.map(Double.init), t2.map(Double.init)) < 1e-5)
         // Changing a token after the end-of-text token (padding) leaves the embedding unchanged.
         var padded = ids
         padded[4] = 17

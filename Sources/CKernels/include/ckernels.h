@@ -1,0 +1,31 @@
+// Element-wise kernels that need the CPU's wide vector units: the exact and tanh GELU and their
+// derivatives. Each comes in an AVX2+FMA (8 lanes) and an AVX-512F (16 lanes) build of the same
+// source; Swift chooses one at run time from the CPU's features (Compute/CPUFeatures.swift) and
+// keeps its own portable path for machines with neither. Swift code cannot be compiled for a
+// wider instruction set per function, C can (`__attribute__((target(...)))`), which is why these
+// few loops live here.
+#ifndef CLIPLAB_CKERNELS_H
+#define CLIPLAB_CKERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// For each of `rows` rows of `width` floats: p = pre[j] + bias[j] (bias may be NULL: p = pre[j]);
+/// when bias is given, pre[j] = p (the backward pass needs the pre-activation); out[j] = gelu(p).
+/// `approx_tanh` = 0: exact ½p(1 + erf(p/√2)); 1: ½p(1 + tanh(√(2/π)(p + 0.044715p³))).
+/// `out` may equal `pre` only when bias is NULL.
+void cliplab_gelu_forward_avx2(float *pre, const float *bias, float *out, size_t rows, size_t width, int approx_tanh);
+void cliplab_gelu_forward_avx512(float *pre, const float *bias, float *out, size_t rows, size_t width, int approx_tanh);
+
+/// g[i] *= gelu'(x[i]) for i < n: GELU's backward pass, in place.
+void cliplab_gelu_backward_inplace_avx2(float *g, const float *x, size_t n, int approx_tanh);
+void cliplab_gelu_backward_inplace_avx512(float *g, const float *x, size_t n, int approx_tanh);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
