@@ -7,7 +7,13 @@ samples/s of both, their ratio, GFLOP/s and peak RSS. The machine is shared: onl
 invocation mean anything.
 
   scripts/bench_compare.py [--models tiny small] [--threads 1 2] [--modes train infer] [--rounds 1]
-                           [--save-baseline FILE] [--compare FILE]
+                           [--blas-autodetect] [--save-baseline FILE] [--compare FILE]
+
+OpenBLAS picks its kernels from the CPU unless OPENBLAS_CORETYPE names them; some machines set
+that variable (with OPENBLAS_L2_SIZE) system-wide to an older family, e.g. Haswell's AVX2 kernels on
+an AVX-512 CPU. By default ClipLab runs with the environment as it is; --blas-autodetect removes both
+variables for ClipLab's runs only, so OpenBLAS uses the kernels it detects. Each row names the
+kernel family that ran.
 
 The anchor's environment (torch + open-clip-torch, about 5 GB) is created on first use in
 $CLIPLAB_ANCHOR_VENV (default .venv-anchor). A baseline file stores ClipLab's samples/s per
@@ -46,16 +52,20 @@ def run_anchor(py, model, threads, mode):
     if p.returncode != 0:
         raise SystemExit(f"bench: the anchor failed ({model}, {threads} threads, {mode}):\n{p.stderr[-2000:]}")
     r = result_line(p.stdout, "the anchor")
-    return dict(samples=r["samples_per_s"], gflops=r["gflops"], rss=r["peak_rss_mb"])
+    return dict(samples=r["samples_per_s"], gflops=r["gflops"], rss=r["peak_rss_mb"], core="torch")
 
 
-def run_cliplab(model, threads, mode):
+def run_cliplab(model, threads, mode, autodetect):
+    env = dict(os.environ)
+    if autodetect:
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
     p = subprocess.run([CLIP, "bench", "train", "--model", model, "--threads", str(threads), "--mode", mode, "--json"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise SystemExit(f"bench: clip bench train failed ({model}, {threads} threads, {mode}):\n{p.stderr[-2000:]}")
     r = result_line(p.stdout, "clip bench train")
-    return dict(samples=r["samplesPerSecond"], gflops=r["gflops"], rss=r["peakRSSMiB"])
+    return dict(samples=r["samplesPerSecond"], gflops=r["gflops"], rss=r["peakRSSMiB"], core=r.get("blasCore", "?"))
 
 
 def main():
@@ -68,6 +78,8 @@ def main():
     ap.add_argument("--save-baseline", metavar="FILE")
     ap.add_argument("--compare", metavar="FILE")
     ap.add_argument("--tolerance", type=float, default=0.10)
+    ap.add_argument("--blas-autodetect", action="store_true",
+                    help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for ClipLab's runs (OpenBLAS detects the CPU)")
     args = ap.parse_args()
     if not os.path.exists(CLIP):
         raise SystemExit(f"bench: {CLIP} is missing; run `swift build -c release` first")
@@ -81,16 +93,21 @@ def main():
                 for _ in range(args.rounds):  # alternate: anchor, ClipLab, anchor, ClipLab, ...
                     if py:
                         theirs.append(run_anchor(py, model, threads, mode))
-                    ours.append(run_cliplab(model, threads, mode))
-                o = {k: statistics.median(r[k] for r in ours) for k in ours[0]}
-                t = {k: statistics.median(r[k] for r in theirs) for k in theirs[0]} if theirs else None
+                    ours.append(run_cliplab(model, threads, mode, args.blas_autodetect))
+                med = lambda runs: {k: (statistics.median(r[k] for r in runs) if k != "core" else runs[0][k]) for k in runs[0]}
+                o = med(ours)
+                t = med(theirs) if theirs else None
                 rows.append((model, threads, mode, o, t))
                 ratio = f"{o['samples'] / t['samples']:.2f}x" if t else "-"
                 print(f"{model:5} {threads} thr {mode:5}  ClipLab {o['samples']:7.1f} samples/s "
-                      f"({o['gflops']:5.1f} GFLOP/s, {o['rss']:5.0f} MiB)"
+                      f"({o['gflops']:5.1f} GFLOP/s, {o['rss']:5.0f} MiB, OpenBLAS {o['core']})"
                       + (f"  OpenCLIP {t['samples']:7.1f} ({t['gflops']:5.1f} GFLOP/s, {t['rss']:5.0f} MiB)  ratio {ratio}" if t else ""),
                       flush=True)
 
+    cores = sorted({o["core"] for *_, o, _ in rows})
+    print(f"\nClipLab's OpenBLAS kernels: {', '.join(cores)}"
+          + (" (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)" if args.blas_autodetect
+             else f" (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})"))
     print("\n| model | threads | mode | ClipLab samples/s | OpenCLIP samples/s | ratio | ClipLab RSS MiB | OpenCLIP RSS MiB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for model, threads, mode, o, t in rows:

@@ -47,6 +47,12 @@ public struct TrainBenchResult: Sendable, Codable {
     public var peakRSSMiB: Double
     public var workspaceMiB: Double
     public var parameterMiB: Double
+    /// OpenBLAS's kernel family in this run (e.g. "Haswell", "Cooperlake") and the element-wise
+    /// kernels' instruction set ("avx512", "avx2", "portable").
+    public var blasCore: String = Threads.blasCoreName
+    /// What the activations keep: "full", "recompute" (training) or "inference".
+    public var activationMemory: String = ActivationMemory.full.rawValue
+    public var vectorISA: String = VectorISA.current.rawValue
     /// Seconds per step in each phase (median steps' mean), and the rest ("other": residual adds,
     /// pooling, projections, gradient zeroing).
     public var phaseSeconds: [String: Double]
@@ -79,13 +85,16 @@ public func randomBatch(config: CLIPConfiguration, batch: Int, seed: UInt64) -> 
 }
 
 /// Times `steps` training steps (forward, loss, backward, AdamW, clamp) after `warmup` steps, or
-/// inference (both towers' embeddings) when `train` is false; returns the median step time.
-public func runTrainBenchmark(preset: String, batch: Int, threads: Int, train: Bool, warmup: Int = 3, steps: Int = 20) throws -> TrainBenchResult {
+/// inference (both towers' embeddings, forward-only activations) when `train` is false; returns
+/// the median step time. `memory` chooses full activations or recomputation for training.
+public func runTrainBenchmark(
+    preset: String, batch: Int, threads: Int, train: Bool, memory: ActivationMemory = .full, warmup: Int = 3, steps: Int = 20
+) throws -> TrainBenchResult {
     guard let config = CLIPConfiguration.preset(preset) else { throw ConfigurationError(message: "unknown preset '\(preset)'") }
     Threads.set(threads)
     let model = try CLIPModel<Float>(config)
     model.initialize(seed: 0)
-    let acts = model.makeActivations(batch: batch)
+    let acts = model.makeActivations(batch: batch, memory: train ? memory : .inference)
     let e = config.embedDimension
     let loss = MiniBatchContrastiveLoss<Float>(batch: batch, dimension: e, workspace: Workspace())
     let dImg = AlignedBuffer<Float>(count: batch * e), dTxt = AlignedBuffer<Float>(count: batch * e)
@@ -129,10 +138,12 @@ public func runTrainBenchmark(preset: String, batch: Int, threads: Int, train: B
     let median = times[times.count / 2]
     let flops = ModelFlops(config: config, batch: batch)
     let perSample = train ? flops.training : flops.inference
-    return TrainBenchResult(
+    var result = TrainBenchResult(
         model: preset, mode: train ? "train" : "infer", batch: batch, threads: threads,
         samplesPerSecond: Double(batch) / median, gflopPerSample: perSample / 1e9,
         gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
         peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
         parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576, phaseSeconds: phases)
+    result.activationMemory = acts.workspace.memory.rawValue
+    return result
 }

@@ -79,8 +79,10 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
     }
 
     /// Allocates the activations for batches of up to `batch` pairs; the workspace is sealed.
-    public func makeActivations(batch: Int) -> Activations {
-        let ws = Workspace<T>()
+    /// `memory` trades speed for memory in training (`.recompute`), or drops everything the
+    /// backward pass needs (`.inference`, for embedding and evaluation).
+    public func makeActivations(batch: Int, memory: ActivationMemory = .full) -> Activations {
+        let ws = Workspace<T>(memory: memory)
         let e = config.embedDimension
         let a = Activations(
             batch: batch, workspace: ws,
@@ -104,6 +106,7 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
     /// accumulates into `store.grads`.
     @inlinable
     public func backward(dImageFeatures: UnsafePointer<T>, dTextFeatures: UnsafePointer<T>, activations a: Activations) {
+        if a.workspace.isForwardOnly { fatalError("CLIPModel.backward: these activations were made for inference (forward only)") }
         text.backward(dTextFeatures, buffers: a.text, params: store)
         vision.backward(dImageFeatures, buffers: a.vision, params: store)
     }

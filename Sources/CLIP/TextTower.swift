@@ -72,8 +72,8 @@ public struct TextTower: Sendable {
             pooled: workspace.allocate(batch * w, label: "text.pooled"),
             pooledLN: workspace.allocate(batch * w, label: "text.ln_final"),
             lnFinalCache: lnFinal.makeCache(rows: batch, workspace: workspace, label: "text.ln_final"),
-            dPooled: workspace.allocate(batch * w, label: "scratch.text.dpooled"),
-            dPooledLN: workspace.allocate(batch * w, label: "scratch.text.dpooled_ln"))
+            dPooled: workspace.allocateGradient(batch * w, label: "scratch.text.dpooled"),
+            dPooledLN: workspace.allocateGradient(batch * w, label: "scratch.text.dpooled_ln"))
     }
 
     /// - ids: (B, T) token ids (context length T), end-of-text = the highest id in each row;

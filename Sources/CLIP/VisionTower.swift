@@ -78,10 +78,10 @@ public struct VisionTower: Sendable {
             pooled: workspace.allocate(batch * w, label: "visual.pooled"),
             pooledLN: workspace.allocate(batch * w, label: "visual.ln_post"),
             lnPostCache: lnPost.makeCache(rows: batch, workspace: workspace, label: "visual.ln_post"),
-            dPooled: workspace.allocate(batch * w, label: "scratch.visual.dpooled"),
-            dPooledLN: workspace.allocate(batch * w, label: "scratch.visual.dpooled_ln"),
-            dTokens: workspace.allocate(rows * w, label: "scratch.visual.dtokens"),
-            dPatch: workspace.allocate(batch * patch.patches * w, label: "scratch.visual.dpatch"))
+            dPooled: workspace.allocateGradient(batch * w, label: "scratch.visual.dpooled"),
+            dPooledLN: workspace.allocateGradient(batch * w, label: "scratch.visual.dpooled_ln"),
+            dTokens: workspace.allocateGradient(rows * w, label: "scratch.visual.dtokens"),
+            dPatch: workspace.allocateGradient(batch * patch.patches * w, label: "scratch.visual.dpatch"))
     }
 
     /// - images: (B, 3, S, S) normalised pixels; features: (B, E) output, overwritten.

@@ -46,7 +46,7 @@ public struct MLP: Sendable {
             rows: rows,
             preActivation: workspace.allocate(rows * hiddenWidth, label: label + ".fc"),
             activation: workspace.allocate(rows * hiddenWidth, label: label + ".gelu"),
-            dHidden: other?.dHidden ?? workspace.allocate(rows * hiddenWidth, label: "scratch.dhidden"))
+            dHidden: other?.dHidden ?? workspace.allocateGradient(rows * hiddenWidth, label: "scratch.dhidden"))
     }
 
     /// - x: (rows, C); y: (rows, C), overwritten.

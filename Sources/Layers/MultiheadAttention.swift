@@ -77,9 +77,9 @@ public struct MultiheadAttention: Sendable {
             qkv: workspace.allocate(rows * 3 * c, label: label + ".qkv"),
             probs: workspace.allocate(scores, label: label + ".probs"),
             context: workspace.allocate(rows * c, label: label + ".context"),
-            dqkv: other?.dqkv ?? workspace.allocate(rows * 3 * c, label: "scratch.dqkv"),
-            dprobs: other?.dprobs ?? workspace.allocate(scores, label: "scratch.dprobs"),
-            dcontext: other?.dcontext ?? workspace.allocate(rows * c, label: "scratch.dcontext"))
+            dqkv: other?.dqkv ?? workspace.allocateGradient(rows * 3 * c, label: "scratch.dqkv"),
+            dprobs: other?.dprobs ?? workspace.allocateGradient(scores, label: "scratch.dprobs"),
+            dcontext: other?.dcontext ?? workspace.allocateGradient(rows * c, label: "scratch.dcontext"))
     }
 
     /// - x: (B·T, C) input; y: (B·T, C) output, overwritten.

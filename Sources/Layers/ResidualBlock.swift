@@ -74,8 +74,8 @@ public struct ResidualBlock: Sendable {
             ln2Cache: ln2.makeCache(rows: rows, workspace: workspace, label: label + ".ln_2"),
             mlp: mlp.makeBuffers(rows: rows, workspace: workspace, label: label + ".mlp", sharingScratchWith: other?.mlp),
             branchOut: other?.branchOut ?? workspace.allocate(rows * c, label: "scratch.branch_out"),
-            dx1: other?.dx1 ?? workspace.allocate(rows * c, label: "scratch.dx1"),
-            dln: other?.dln ?? workspace.allocate(rows * c, label: "scratch.dln"))
+            dx1: other?.dx1 ?? workspace.allocateGradient(rows * c, label: "scratch.dx1"),
+            dln: other?.dln ?? workspace.allocateGradient(rows * c, label: "scratch.dln"))
     }
 
     /// - x: (B·T, C) input, kept by the caller for backward; y: (B·T, C) output, overwritten.

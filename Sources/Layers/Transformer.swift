@@ -24,6 +24,8 @@ public struct Transformer: Sendable {
         public let batch: Int, tokens: Int
         public let hidden: [UnsafeMutablePointer<T>]  // L × (B·T, C): the output of block l
         public let blocks: [ResidualBlock.Buffers<T>]
+        /// Backward re-runs each block's forward first (`ActivationMemory.recompute`).
+        public let recompute: Bool
         public let dA: UnsafeMutablePointer<T>  // (B·T, C) scratch
         public let dB: UnsafeMutablePointer<T>  // (B·T, C) scratch
 
@@ -35,19 +37,38 @@ public struct Transformer: Sendable {
         public let width: Int
     }
 
+    /// Buffers for a (B, T) batch, by the workspace's `ActivationMemory`:
+    /// - `.full`: every block its own activations, every block's output kept;
+    /// - `.recompute`: one set of block activations shared by all blocks (backward re-runs each
+    ///   block's forward), every block's output kept (it is the next block's input);
+    /// - `.inference`: one shared set of block activations and two ping-pong outputs.
     public func makeBuffers<T>(batch: Int, tokens: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
         let rows = batch * tokens
         var blockBuffers: [ResidualBlock.Buffers<T>] = []
+        let shared = workspace.memory != .full
         for (l, b) in blocks.enumerated() {
-            blockBuffers.append(b.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: "\(label).block\(l)",
-                                              sharingScratchWith: blockBuffers.first))
+            if shared, let first = blockBuffers.first {
+                blockBuffers.append(first)
+            } else {
+                blockBuffers.append(b.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: "\(label).block\(l)",
+                                                  sharingScratchWith: blockBuffers.first))
+            }
+        }
+        var hidden: [UnsafeMutablePointer<T>] = []
+        for l in 0..<blocks.count {
+            if workspace.isForwardOnly && l >= 2 {
+                hidden.append(hidden[l - 2])
+            } else {
+                hidden.append(workspace.allocate(rows * width, label: "\(label).hidden\(l)"))
+            }
         }
         return Buffers(
             batch: batch, tokens: tokens,
-            hidden: (0..<blocks.count).map { workspace.allocate(rows * width, label: "\(label).hidden\($0)") },
+            hidden: hidden,
             blocks: blockBuffers,
-            dA: workspace.allocate(rows * width, label: "scratch.\(label).dA"),
-            dB: workspace.allocate(rows * width, label: "scratch.\(label).dB"),
+            recompute: workspace.memory == .recompute,
+            dA: workspace.allocateGradient(rows * width, label: "scratch.\(label).dA"),
+            dB: workspace.allocateGradient(rows * width, label: "scratch.\(label).dB"),
             width: width)
     }
 
@@ -72,6 +93,11 @@ public struct Transformer: Sendable {
         var dy = buffers.dA, dx = buffers.dB
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let blockInput = l == 0 ? x : UnsafePointer(buffers.hidden[l - 1])
+            if buffers.recompute && l < blocks.count - 1 {
+                // The shared activations hold block l+1's; rebuild block l's. Its output lands
+                // in hidden[l] again, with the same values (the forward is deterministic).
+                blocks[l].forward(blockInput, buffers.hidden[l], buffers: buffers.blocks[l], params: params)
+            }
             dx.update(repeating: 0, count: n)
             blocks[l].backward(dy, x: blockInput, dx: dx, buffers: buffers.blocks[l], params: params)
             swap(&dy, &dx)

@@ -12,8 +12,23 @@ import Compute
 public final class Workspace<T: Scalar>: @unchecked Sendable {
     private var buffers: [(label: String, buffer: AlignedBuffer<T>)] = []
     public private(set) var isSealed = false
+    /// How much the layers keep for the backward pass (see `ActivationMemory`).
+    public let memory: ActivationMemory
+    /// Stands in for every backward-only buffer of a forward-only workspace.
+    private let absent = AlignedBuffer<T>(count: 16)
 
-    public init() {}
+    public init(memory: ActivationMemory = .full) { self.memory = memory }
+
+    /// Whether backward passes are impossible with these buffers (`memory == .inference`).
+    public var isForwardOnly: Bool { memory == .inference }
+
+    /// A buffer only the backward pass uses (gradients of activations). A forward-only workspace
+    /// allocates nothing and returns a placeholder that must never be read or written: models
+    /// refuse to run backward on such a workspace.
+    public func allocateGradient(_ count: Int, label: String) -> UnsafeMutablePointer<T> {
+        if isForwardOnly { return absent.pointer }
+        return allocate(count, label: label)
+    }
 
     /// A zeroed, 64-byte-aligned buffer of `count` elements, valid for the workspace's lifetime.
     /// `label` names it in `report()` and in the error if the workspace is already sealed.
@@ -42,4 +57,19 @@ public final class Workspace<T: Scalar>: @unchecked Sendable {
         }
         return byLabel.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
     }
+}
+
+/// How much of the forward pass the layers keep for the backward pass.
+public enum ActivationMemory: String, Sendable, Codable, CaseIterable {
+    /// Every block keeps its activations: the fastest training, and the most memory.
+    case full
+    /// Activation checkpointing: each transformer block keeps only its input, and the backward
+    /// pass re-runs the block's forward (all but the last block of each tower) before
+    /// backpropagating through it. Costs about (L−1)/L of one forward pass more per step
+    /// (+25% of the step's FLOPs for a 4-layer tower), and stores one block's activations per
+    /// tower instead of L. Results are bit-identical to `.full`: the forward is deterministic.
+    case recompute
+    /// Forward only (embedding, evaluation): one block's activations reused by every layer, two
+    /// ping-pong hidden-state buffers, no gradient buffers. Backward is refused.
+    case inference
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Benchmarks
 import Compute
 import Foundation
+import Layers
 
 /// `clip bench …`: performance measurements (never tests; compare only within one run).
 struct Bench: ParsableCommand {
@@ -20,6 +21,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Batch size.") var batchSize = 256
     @Option(help: "Threads.") var threads = 1
     @Option(help: "train or infer.") var mode = "train"
+    @Option(help: "Training activations: full (fastest) or recompute (activation checkpointing: each block's forward runs again in backward, for less memory).")
+    var memory = "full"
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Flag(help: "Print one JSON line instead of text.") var json = false
@@ -29,12 +32,15 @@ struct BenchTrain: ParsableCommand {
         guard (2...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 2...4096, got \(batchSize)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
         guard ["train", "infer"].contains(mode) else { throw ValidationError("--mode must be train or infer, got '\(mode)'") }
+        guard ["full", "recompute"].contains(memory) else { throw ValidationError("--memory must be full or recompute, got '\(memory)'") }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
         guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000, got \(warmup)") }
     }
 
     func run() throws {
-        let r = try runTrainBenchmark(preset: model, batch: batchSize, threads: threads, train: mode == "train", warmup: warmup, steps: steps)
+        let r = try runTrainBenchmark(
+            preset: model, batch: batchSize, threads: threads, train: mode == "train",
+            memory: ActivationMemory(rawValue: memory)!, warmup: warmup, steps: steps)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
@@ -43,8 +49,10 @@ struct BenchTrain: ParsableCommand {
         }
         print(String(format: "%@ %@ batch %d, %d thread(s): %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",
                      r.model, r.mode, r.batch, r.threads, r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
-        print(String(format: "memory: peak RSS %.0f MiB (activation workspace %.0f MiB, parameters + gradients + moments %.0f MiB)",
-                     r.peakRSSMiB, r.workspaceMiB, r.parameterMiB))
+        print("kernels: OpenBLAS \(r.blasCore) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), "
+              + "OPENBLAS_THREAD_TIMEOUT=\(Threads.blasThreadTimeout ?? "unset")), element-wise \(r.vectorISA)")
+        print(String(format: "memory (%@ activations): peak RSS %.0f MiB (activation workspace %.0f MiB, parameters + gradients + moments %.0f MiB)",
+                     r.activationMemory, r.peakRSSMiB, r.workspaceMiB, r.parameterMiB))
         let perStep = r.phaseSeconds.values.reduce(0, +)
         print("per-phase profile (mean seconds per step, share of the step):")
         for (name, s) in r.phaseSeconds.sorted(by: { $0.value > $1.value }) where s > 0 {

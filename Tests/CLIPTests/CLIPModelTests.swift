@@ -144,4 +144,40 @@ struct CLIPModelTests {
         let sim = model.similarity(imageEmbeddings: a, textEmbeddings: t1)
         #expect(sim.count == 25 && sim.allSatisfy { abs($0) <= 1 / 0.07 + 1e-3 })
     }
+
+    @Test("Recomputed activations give exactly the gradients of full ones; forward-only activations exactly the embeddings")
+    func activationMemory() throws {
+        var config = try #require(CLIPConfiguration.preset("nano", vocabularySize: 40))
+        config.text.contextLength = 6
+        config.vision.layers = 3
+        config.text.layers = 3
+        let model = try CLIPModel<Float>(config)
+        model.initialize(seed: 5)
+        let b = 4, e = config.embedDimension, s = config.vision.imageSize
+        let images = AlignedBuffer(randomArray(b * 3 * s * s, seed: 5, stream: "img").map(Float.init))
+        let ids: [Int32] = (0..<b).flatMap { i -> [Int32] in [38, Int32(i + 2), Int32(2 * i + 1), 39, 0, 0] }
+        let loss = MiniBatchContrastiveLoss<Float>(batch: b, dimension: e, workspace: Workspace())
+        let dImg = AlignedBuffer<Float>(count: b * e), dTxt = AlignedBuffer<Float>(count: b * e)
+        func gradients(_ memory: ActivationMemory) -> (grads: [Float], bytes: Int) {
+            let acts = model.makeActivations(batch: b, memory: memory)
+            model.store.zeroGrads()
+            model.forward(images: images.pointer, ids: ids, activations: acts)
+            _ = loss.forward(imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures,
+                             logitScale: model.store.value(model.logitScale).pointee)
+            model.store.grad(model.logitScale).pointee += loss.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
+            model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
+            return (Array(UnsafeBufferPointer(start: model.store.grads.pointer, count: model.store.layout.totalCount)), acts.workspace.totalBytes)
+        }
+        let full = gradients(.full), recomputed = gradients(.recompute)
+        #expect(full.grads.contains { $0 != 0 })
+        let differing = zip(recomputed.grads, full.grads).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(differing) of \(full.grads.count) gradient entries differ")
+        #expect(recomputed.bytes < full.bytes)
+
+        let training = model.makeActivations(batch: b), inference = model.makeActivations(batch: b, memory: .inference)
+        #expect(inference.workspace.totalBytes < recomputed.bytes)
+        #expect(model.embedImages(images.pointer, count: b, activations: inference)
+                == model.embedImages(images.pointer, count: b, activations: training))
+        #expect(model.embedTexts(ids, count: b, activations: inference) == model.embedTexts(ids, count: b, activations: training))
+    }
 }
