@@ -80,7 +80,7 @@ public final class Trainer {
         model = try CLIPModel<Float>(modelConfig)
         model.initialize(seed: config.seed)
         loader = EpochLoader(datasetCount: count, batchSize: config.batchSize, seed: config.seed)
-        activations = model.makeActivations(batch: config.batchSize)
+        activations = model.makeActivations(batch: config.batchSize, memory: config.activationMemory)
         loss = MiniBatchContrastiveLoss(batch: config.batchSize, dimension: modelConfig.embedDimension, workspace: Workspace())
         optimizer = Optimizer(kind: config.optimizer, hyper: AdamHyperparameters(beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon))
         groups = ParameterGroup.standard(model.store.layout, learningRate: config.learningRate, weightDecay: config.weightDecay)

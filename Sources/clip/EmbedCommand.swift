@@ -24,7 +24,7 @@ struct Embed: ParsableCommand {
     func run() throws {
         let (model, tokenizer) = try loadCheckpoint(checkpoint)
         let e = model.config.embedDimension, s = model.config.vision.imageSize
-        let acts = model.makeActivations(batch: 32)
+        let acts = model.makeActivations(batch: 32, memory: .inference)
         var lines = ["input," + (0..<e).map { "e\($0)" }.joined(separator: ",")]
         func rows(_ names: [String], _ emb: [Float]) {
             for (i, n) in names.enumerated() {

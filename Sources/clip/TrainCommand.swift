@@ -33,6 +33,8 @@ struct Train: ParsableCommand {
     @Option(help: "Adam ε.") var eps = 1e-6
     @Option(help: "Clip gradients to this global norm (default: no clipping).") var gradClipNorm: Double?
     @Option(help: "Threads (default: all cores).") var threads = Threads.available
+    @Option(help: "Activations kept for backward: full (fastest) or recompute (activation checkpointing: less memory, about +25% compute, same results).")
+    var activationMemory = "full"
     @Option(help: "Tokenizer: auto, clip or trained.") var tokenizer = "auto"
     @Option(help: "Vocabulary size of a trained tokenizer.") var vocabSize = 2048
     @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
@@ -62,6 +64,10 @@ struct Train: ParsableCommand {
         c.epsilon = eps
         c.gradientClipNorm = gradClipNorm
         c.threads = threads
+        guard let memory = ActivationMemory(rawValue: activationMemory), memory != .inference else {
+            throw ValidationError("--activation-memory: expected full or recompute, got '\(activationMemory)'")
+        }
+        c.activationMemory = memory
         c.tokenizer = tokenizer
         c.trainedVocabularySize = vocabSize
         c.evalExamplesPerClass = evalExamples
