@@ -50,9 +50,9 @@ public struct TrainBenchResult: Sendable, Codable {
     /// OpenBLAS's kernel family in this run (e.g. "Haswell", "Cooperlake") and the element-wise
     /// kernels' instruction set ("avx512", "avx2", "portable").
     public var blasCore: String = Threads.blasCoreName
-    /// What the activations keep: "full", "recompute" (training) or "inference".
-    public var activationMemory: String = ActivationMemory.full.rawValue
     public var vectorISA: String = VectorISA.current.rawValue
+    /// What the activations keep: "full", "recompute" (training) or "inference".
+    public var activationMemory: String
     /// Seconds per step in each phase (median steps' mean), and the rest ("other": residual adds,
     /// pooling, projections, gradient zeroing).
     public var phaseSeconds: [String: Double]
@@ -138,12 +138,11 @@ public func runTrainBenchmark(
     let median = times[times.count / 2]
     let flops = ModelFlops(config: config, batch: batch)
     let perSample = train ? flops.training : flops.inference
-    var result = TrainBenchResult(
+    return TrainBenchResult(
         model: preset, mode: train ? "train" : "infer", batch: batch, threads: threads,
         samplesPerSecond: Double(batch) / median, gflopPerSample: perSample / 1e9,
         gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
         peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
-        parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576, phaseSeconds: phases)
-    result.activationMemory = acts.workspace.memory.rawValue
-    return result
+        parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576,
+        activationMemory: acts.workspace.memory.rawValue, phaseSeconds: phases)
 }

@@ -116,14 +116,8 @@ public func geluBackwardInPlace<T: Scalar>(
         let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
         let gf = UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self)
         if VectorISA.current != .portable {
-            let tanh: Int32 = approximation == .tanh ? 1 : 0
-            let wide = VectorISA.current == .avx512
             Threads.parallelFor(count, grain: activationGrain) { r in
-                if wide {
-                    cliplab_gelu_backward_inplace_avx512(gf + r.lowerBound, xf + r.lowerBound, r.count, tanh)
-                } else {
-                    cliplab_gelu_backward_inplace_avx2(gf + r.lowerBound, xf + r.lowerBound, r.count, tanh)
-                }
+                vectorGELUBackwardInPlace(gf + r.lowerBound, x: xf + r.lowerBound, count: r.count, approximation)
             }
             return
         }
@@ -153,6 +147,19 @@ func vectorGELUForward(
         cliplab_gelu_forward_avx512(pre, bias, out, rows, width, tanh)
     } else {
         cliplab_gelu_forward_avx2(pre, bias, out, rows, width, tanh)
+    }
+}
+
+/// The C kernel for the current `VectorISA` (never `.portable`): see `cliplab_gelu_backward_inplace_*`.
+@inlinable
+func vectorGELUBackwardInPlace(
+    _ g: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int, _ approximation: GELUApproximation
+) {
+    let tanh: Int32 = approximation == .tanh ? 1 : 0
+    if VectorISA.current == .avx512 {
+        cliplab_gelu_backward_inplace_avx512(g, x, count, tanh)
+    } else {
+        cliplab_gelu_backward_inplace_avx2(g, x, count, tanh)
     }
 }
 

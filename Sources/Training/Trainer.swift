@@ -258,9 +258,9 @@ public struct Evaluator {
     /// The buffers inference runs in: the trainer's own (no second workspace), or new ones.
     let activations: CLIPModel<Float>.Activations
 
-    /// Evaluates in new buffers for chunks of `batch` samples.
+    /// Evaluates in new, forward-only buffers for chunks of `batch` samples.
     public init(model: CLIPModel<Float>, world: ShapesWorld, tokenizer: any Tokenizer, batch: Int) {
-        self.init(model: model, world: world, tokenizer: tokenizer, activations: model.makeActivations(batch: batch))
+        self.init(model: model, world: world, tokenizer: tokenizer, activations: model.makeActivations(batch: batch, memory: .inference))
     }
 
     /// Evaluates in existing buffers (the trainer's), so evaluation allocates no second workspace.
