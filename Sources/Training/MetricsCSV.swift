@@ -10,12 +10,28 @@ public final class MetricsCSV {
     public let columns: [String]
     private let handle: FileHandle
 
-    /// Creates (or truncates) `path` and writes the header.
-    public init(path: String, columns: [String]) throws {
+    /// Creates (or truncates) `path` and writes the header. With `keepingRowsThroughEpoch` N
+    /// (resuming a run), the existing file must have the same header, and its rows whose `epoch`
+    /// is at most N are kept; later ones (from an interrupted epoch) are dropped.
+    public init(path: String, columns: [String], keepingRowsThroughEpoch keep: Int? = nil) throws {
         precondition(Set(columns).count == columns.count, "MetricsCSV: duplicate column names in \(columns)")
         self.path = path
         self.columns = columns
-        guard FileManager.default.createFile(atPath: path, contents: Data((columns.joined(separator: ",") + "\n").utf8)) else {
+        var text = columns.joined(separator: ",") + "\n"
+        if let keep {
+            guard let old = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw TrainingError.io(path: path, reason: "cannot read the metrics of the run being resumed")
+            }
+            let lines = old.split(separator: "\n", omittingEmptySubsequences: true)
+            guard let head = lines.first, head == columns.joined(separator: ","), let epochColumn = columns.firstIndex(of: "epoch") else {
+                throw TrainingError.io(path: path, reason: "its header differs from this version's columns; cannot resume into it")
+            }
+            for line in lines.dropFirst() {
+                let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+                if cells.count == columns.count, let e = Double(cells[epochColumn]), e <= Double(keep) { text += line + "\n" }
+            }
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
             throw TrainingError.io(path: path, reason: "cannot create the metrics file")
         }
         guard let h = FileHandle(forWritingAtPath: path) else {

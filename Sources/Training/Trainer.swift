@@ -1,7 +1,9 @@
 // The single-process trainer: a deterministic loader over a dataset, both towers forward, the
-// OpenCLIP contrastive loss, backward, AdamW (or LAMB) with a cosine schedule, the logit-scale
-// clamp, held-out evaluation every epoch, metrics.csv, config.json, log.txt and a checkpoint per
-// epoch. Every random choice is keyed by the seeds, so the same command gives the same numbers.
+// objective (OpenCLIP's loss or a FastCLIP one, with its per-sample state and temperature rule),
+// backward, AdamW (or LAMB) with a cosine schedule, the logit-scale clamp, held-out evaluation
+// every epoch, metrics.csv, steps.csv, config.json, log.txt and a checkpoint (model + training
+// state) per epoch, from which a run resumes exactly. Every random choice is keyed by the seeds,
+// so the same command gives the same numbers.
 
 import CLIP
 import Compute
@@ -27,9 +29,12 @@ public final class Trainer {
     public let model: CLIPModel<Float>
     public let loader: EpochLoader
     let activations: CLIPModel<Float>.Activations
-    let loss: MiniBatchContrastiveLoss<Float>
+    /// The objective (OpenCLIP's loss or an FCCO one) with its per-sample state.
+    public let objective: ContrastiveObjective<Float>
     var optimizer: Optimizer
+    /// The model's groups, then `logit_scale` alone when the temperature rule learns it.
     var groups: [ParameterGroup]
+    let logitScaleGroup: Int?
     let schedule: CosineSchedule
     /// Pre-tokenised training captions, (count, context).
     let captionIDs: [Int32]
@@ -38,6 +43,9 @@ public final class Trainer {
     let dText: AlignedBuffer<Float>  // (B, E)
     let batchIDs: AlignedBuffer<Int32>  // (B, T) token ids of the current batch
     let log: RunLog
+    /// Where `run()` starts: 0, or the epoch and step of the checkpoint resumed from.
+    public private(set) var startEpoch = 0
+    var startStep = 0
 
     /// Names of the evaluation metrics, in the order of metrics.csv.
     public static let evalMetricNames: [String] = {
@@ -46,17 +54,36 @@ public final class Trainer {
         return tasks + retrieval
     }()
 
-    /// The columns of metrics.csv.
-    public static let metricColumns = ["epoch", "step", "samples_seen", "loss"] + evalMetricNames + ["eval_mean", "temperature", "lr", "seconds"]
+    /// The columns of metrics.csv (one row per epoch). Training columns are means over the
+    /// epoch's steps: `loss` the objective's estimate (MBCL for OpenCLIP; for FCCO objectives u
+    /// stands in for g, see `ObjectiveStepStatistics`), `surrogate` the scalar whose gradient is
+    /// the estimator, `batch_contrastive` OpenCLIP's loss on each batch (comparable across
+    /// objectives). Then γ of the epoch, τ (mean, min, max over the per-sample table for
+    /// individual temperatures) and log u on the true scale over the visited ids.
+    public static let metricColumns = ["epoch", "step", "samples_seen", "loss", "surrogate", "batch_contrastive"] + evalMetricNames
+        + ["eval_mean", "temperature", "temperature_min", "temperature_max", "gamma", "log_u_mean", "log_u_min", "log_u_max",
+           "lr", "lr_tau", "seconds"]
+
+    /// The columns of steps.csv (one row per optimizer step).
+    public static let stepColumns = ["epoch", "step", "loss", "surrogate", "batch_contrastive", "temperature", "gamma", "lr", "lr_tau"]
 
     /// Sets up a run: validates the configuration, creates the run directory, builds the data,
-    /// tokenizer, model, loss and optimizer, and writes config.json.
-    public init(_ config: TrainingConfiguration) throws {
+    /// tokenizer, model, objective and optimizer, and writes config.json. With `resume`, the run
+    /// continues from the latest complete checkpoint in its directory (model, optimizer moments,
+    /// per-sample tables), and gives the same numbers as an unbroken run.
+    public init(_ config: TrainingConfiguration, resume: Bool = false) throws {
         try config.validate()
         self.config = config
         Threads.set(config.threads)
         try FileManager.default.createDirectory(atPath: config.output + "/checkpoints", withIntermediateDirectories: true)
-        log = try RunLog(path: config.output + "/log.txt")
+        var resumeFrom: (epoch: Int, path: String)?
+        if resume {
+            guard let latest = TrainingState.latestCheckpoint(runDirectory: config.output) else {
+                throw TrainingError.invalid(option: "--resume", reason: "\(config.output)/checkpoints holds no epoch_N.safetensors with its epoch_N.state.safetensors")
+            }
+            resumeFrom = latest
+        }
+        log = try RunLog(path: config.output + "/log.txt", append: resume)
 
         guard case .shapes(let count, _) = try DataSource(config.data) else { fatalError("unreachable") }
         let world = ShapesWorld(ShapesWorld.Configuration(seed: config.dataSeed, count: count))
@@ -79,11 +106,27 @@ public final class Trainer {
         let modelConfig = CLIPConfiguration.preset(config.model, vocabularySize: tokenizer.vocabularySize)!
         model = try CLIPModel<Float>(modelConfig)
         model.initialize(seed: config.seed)
+        // s = ln(1/τ_init) (OpenCLIP's 0.07 unless the objective says otherwise).
+        model.store.value(model.logitScale).pointee = Float(Foundation.log(1 / config.objective.temperatureInit))
         loader = EpochLoader(datasetCount: count, batchSize: config.batchSize, seed: config.seed)
         activations = model.makeActivations(batch: config.batchSize, memory: config.activationMemory)
-        loss = MiniBatchContrastiveLoss(batch: config.batchSize, dimension: modelConfig.embedDimension, workspace: Workspace())
-        optimizer = Optimizer(kind: config.optimizer, hyper: AdamHyperparameters(beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon))
+        let adam = AdamHyperparameters(beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon)
+        objective = try ContrastiveObjective(
+            config.objective, batch: config.batchSize, dimension: modelConfig.embedDimension, datasetCount: count,
+            epochs: config.epochs, adam: adam)
+        optimizer = Optimizer(kind: config.optimizer, hyper: adam)
+        // logit_scale leaves OpenCLIP's no-decay group for a group of its own (its own learning
+        // rate), or is left out entirely when τ is constant or per-sample.
+        let scaleName = model.logitScale.name
         groups = ParameterGroup.standard(model.store.layout, learningRate: config.learningRate, weightDecay: config.weightDecay)
+            .map { ParameterGroup(name: $0.name, views: $0.views.filter { $0.name != scaleName }, learningRate: $0.learningRate, weightDecay: $0.weightDecay) }
+            .filter { !$0.views.isEmpty }
+        if objective.learnsLogitScale {
+            groups.append(ParameterGroup(name: "logit_scale", views: [model.logitScale], learningRate: 0, weightDecay: 0))
+            logitScaleGroup = groups.count - 1
+        } else {
+            logitScaleGroup = nil
+        }
         schedule = CosineSchedule(
             baseRate: config.learningRate, warmupSteps: config.warmupSteps,
             totalSteps: config.epochs * loader.stepsPerEpoch, floor: config.learningRateFloor)
@@ -107,7 +150,37 @@ public final class Trainer {
             }
         }
         captionIDs = ids
-        try writeConfigJSON()
+
+        if let from = resumeFrom {
+            try model.load(from: from.path)
+            let restored = try TrainingState.load(
+                from: TrainingState.path(forCheckpoint: from.path), store: model.store, sampleState: objective.state, configuration: config)
+            guard restored.epoch == from.epoch, restored.epoch <= config.epochs else {
+                throw TrainingError.io(path: from.path, reason: "state file says epoch \(restored.epoch); expected \(from.epoch) of at most \(config.epochs)")
+            }
+            optimizer.restore(step: restored.optimizerStep)
+            startEpoch = restored.epoch
+            startStep = restored.step
+        } else {
+            try writeConfigJSON()
+        }
+    }
+
+    /// Continues the run in `directory` from its latest checkpoint, with the configuration its
+    /// config.json records (`threads` may differ; results are then equal only up to rounding).
+    public convenience init(resuming directory: String, threads: Int? = nil) throws {
+        let path = directory + "/config.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TrainingError.io(path: path, reason: "not found: --resume needs a run directory written by clip train")
+        }
+        struct Recorded: Decodable { let training: TrainingConfiguration }
+        var config: TrainingConfiguration
+        do { config = try JSONDecoder().decode(Recorded.self, from: data).training } catch {
+            throw TrainingError.io(path: path, reason: "does not hold a training configuration this version reads: \(error)")
+        }
+        config.output = directory
+        if let t = threads { config.threads = t }
+        try self.init(config, resume: true)
     }
 
     func writeConfigJSON() throws {
@@ -121,6 +194,7 @@ public final class Trainer {
             let stepsPerEpoch: Int
             let totalSteps: Int
             let objective: String
+            let innerLRSchedule: InnerLRSchedule?
             let provenance: [String: String]
         }
         let cpu = CPUFeatures.current
@@ -128,7 +202,8 @@ public final class Trainer {
             training: config, modelArchitecture: model.config, parameters: model.store.layout.parameterCount,
             data: world.configuration, tokenizer: tokenizerKind, vocabularySize: tokenizer.vocabularySize,
             stepsPerEpoch: loader.stepsPerEpoch, totalSteps: config.epochs * loader.stepsPerEpoch,
-            objective: "openclip (mini-batch contrastive loss, learnable logit scale)",
+            objective: config.objective.summary,
+            innerLRSchedule: config.objective.loss.usesSampleState ? objective.innerLRSchedule : nil,
             provenance: [
                 "cpu": cpu.modelName, "cpu_features": cpu.summary, "threads": "\(config.threads)",
                 "openblas": Threads.blasConfig, "host": ProcessInfo.processInfo.hostName,
@@ -158,8 +233,15 @@ public final class Trainer {
         ImageNormalization.apply(images.pointer, batch: ids.count, size: s)
     }
 
-    /// One optimizer step on the batch `ids`; returns the loss.
-    func step(_ ids: ArraySlice<Int>, globalStep: Int) throws -> Double {
+    /// What one step reports (steps.csv).
+    struct StepRecord {
+        var stats: ObjectiveStepStatistics
+        var lr: Double
+        var lrTau: Double
+    }
+
+    /// One optimizer step on the batch `ids` (global sample ids) in 0-based `epoch`.
+    func step(_ ids: ArraySlice<Int>, epoch: Int, globalStep: Int) throws -> StepRecord {
         try loadBatch(ids)
         let ctx = model.config.text.contextLength
         let batchIDs = self.batchIDs.pointer  // preallocated: the step allocates no arrays
@@ -169,57 +251,90 @@ public final class Trainer {
         let store = model.store
         store.zeroGrads()
         model.forward(images: images.pointer, ids: batchIDs, activations: activations)
-        let value = loss.forward(
-            imageFeatures: activations.imageFeatures, textFeatures: activations.textFeatures,
-            logitScale: store.value(model.logitScale).pointee)
-        guard value.isFinite else { throw TrainingError.diverged(step: globalStep, reason: "loss is \(value)") }
-        let dt = loss.backward(dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer)
-        store.grad(model.logitScale).pointee += dt
+        let stats = objective.step(
+            imageFeatures: activations.imageFeatures, textFeatures: activations.textFeatures, ids: ids,
+            logitScale: store.value(model.logitScale).pointee, epoch: epoch,
+            dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer)
+        guard stats.surrogate.isFinite, stats.batchContrastive.isFinite, stats.logitScaleGradient.isFinite else {
+            throw TrainingError.diverged(
+                step: globalStep, reason: "objective \(config.objective.loss.rawValue) gave surrogate \(stats.surrogate), "
+                    + "batch loss \(stats.batchContrastive), logit-scale gradient \(stats.logitScaleGradient) at τ \(model.temperature)")
+        }
+        if logitScaleGroup != nil { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
         model.backward(dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer, activations: activations)
         if let c = config.gradientClipNorm { clipGradientNorm(store, maxNorm: c) }
         let lr = schedule(globalStep)
         for g in groups.indices { groups[g].learningRate = lr }
+        var lrTau = 0.0
+        if let g = logitScaleGroup {
+            lrTau = objective.logitScaleLearningRate(modelRate: lr, peakModelRate: config.learningRate, temperature: model.temperature) ?? 0
+            groups[g].learningRate = lrTau
+        } else if config.objective.temperatureRule == .individual {
+            lrTau = config.objective.learningRateTau ?? 0
+        }
         optimizer.update(store, groups: groups)
         model.clampLogitScale()
-        return value
+        return StepRecord(stats: stats, lr: lr, lrTau: lrTau)
     }
 
-    /// Runs every epoch; returns the summary. metrics.csv gets a row before training (epoch 0) and
-    /// one per epoch; each row is flushed as written.
+    /// Runs every epoch (from `startEpoch` when resuming); returns the summary. metrics.csv gets a
+    /// row before training (epoch 0) and one per epoch, steps.csv one per step; each row is
+    /// flushed as written, and a resumed run keeps the rows of the epochs it had finished.
     public func run() throws -> TrainingSummary {
-        let metrics = try MetricsCSV(path: config.output + "/metrics.csv", columns: Self.metricColumns)
-        log.say("ClipLab train: \(config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
+        let resumed = startEpoch > 0
+        let metrics = try MetricsCSV(path: config.output + "/metrics.csv", columns: Self.metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil)
+        let steps = try MetricsCSV(path: config.output + "/steps.csv", columns: Self.stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil)
+        let gammaSchedule = objective.innerLRSchedule
+        log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
+            + "\(config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
             + "(\(world.count) pairs), batch \(config.batchSize), \(config.epochs) epochs × \(loader.stepsPerEpoch) steps, "
             + "\(config.threads) thread(s), tokenizer \(tokenizerKind) (\(tokenizer.vocabularySize) tokens)")
+        log.say("objective: " + config.objective.summary)
         let start = Date()
-        var row = try evaluationRow(epoch: 0, step: 0, loss: .nan, lr: 0, seconds: 0)
-        try metrics.append(row)
-        var globalStep = 0
+        var row: [String: Double] = [:]
+        if !resumed {
+            row = try evaluationRow(epoch: 0, step: 0, means: nil, gamma: .nan, lr: 0, lrTau: 0, seconds: 0)
+            try metrics.append(row)
+        }
+        var globalStep = startStep
         var trainSeconds = 0.0
-        for epoch in 0..<config.epochs {
+        for epoch in startEpoch..<config.epochs {
             let order = loader.order(epoch: epoch)
+            let gamma = config.objective.loss.usesSampleState ? gammaSchedule.gamma(epoch: epoch) : Double.nan
             let progress = ProgressLine(total: loader.stepsPerEpoch, label: "epoch \(epoch + 1)/\(config.epochs)")
-            var lossSum = 0.0
+            var sums = (loss: 0.0, surrogate: 0.0, batch: 0.0)
+            var last = StepRecord(stats: ObjectiveStepStatistics(), lr: 0, lrTau: 0)
             let epochStart = Date()
             for s in 0..<loader.stepsPerEpoch {
-                let value = try step(loader.batch(s, of: order), globalStep: globalStep)
-                lossSum += value
+                let r = try step(loader.batch(s, of: order), epoch: epoch, globalStep: globalStep)
+                last = r
+                sums.loss += r.stats.objective
+                sums.surrogate += r.stats.surrogate
+                sums.batch += r.stats.batchContrastive
                 globalStep += 1
+                try steps.append([
+                    "epoch": Double(epoch + 1), "step": Double(globalStep), "loss": r.stats.objective, "surrogate": r.stats.surrogate,
+                    "batch_contrastive": r.stats.batchContrastive, "temperature": r.stats.temperature, "gamma": gamma,
+                    "lr": r.lr, "lr_tau": r.lrTau,
+                ])
                 let elapsed = Date().timeIntervalSince(epochStart)
                 progress.update(s + 1, samplesPerSecond: Double((s + 1) * config.batchSize) / max(elapsed, 1e-9),
-                                fields: [("loss", String(format: "%.4f", value)), ("τ", String(format: "%.4f", model.temperature))])
+                                fields: [("loss", String(format: "%.4f", r.stats.objective)), ("τ", String(format: "%.4f", r.stats.temperature))])
             }
             progress.finish()
             trainSeconds += Date().timeIntervalSince(epochStart)
-            let meanLoss = lossSum / Double(loader.stepsPerEpoch)
+            let n = Double(loader.stepsPerEpoch)
             let isLast = epoch == config.epochs - 1
             let evaluate = isLast || (config.evalEvery > 0 && (epoch + 1) % config.evalEvery == 0)
             row = try evaluationRow(
-                epoch: epoch + 1, step: globalStep, loss: meanLoss, lr: schedule(max(0, globalStep - 1)),
-                seconds: Date().timeIntervalSince(start), evaluate: evaluate)
+                epoch: epoch + 1, step: globalStep, means: (sums.loss / n, sums.surrogate / n, sums.batch / n), gamma: gamma,
+                lr: last.lr, lrTau: last.lrTau, seconds: Date().timeIntervalSince(start), evaluate: evaluate)
             try metrics.append(row)
-            log.say(String(format: "epoch %d/%d: loss %.4f, τ %.4f", epoch + 1, config.epochs, meanLoss, model.temperature)
-                + (evaluate ? String(format: ", eval_mean %.4f", row["eval_mean"]!) : ""))
+            var line = String(format: "epoch %d/%d: loss %.4f, batch contrastive %.4f, τ %.4f", epoch + 1, config.epochs,
+                              row["loss"]!, row["batch_contrastive"]!, row["temperature"]!)
+            if !gamma.isNaN { line += String(format: ", γ %.3f, mean log u %.3f", gamma, row["log_u_mean"]!) }
+            if evaluate { line += String(format: ", eval_mean %.4f", row["eval_mean"]!) }
+            log.say(line)
             if config.checkpoints {
                 let path = config.output + "/checkpoints/epoch_\(epoch + 1).safetensors"
                 var meta = TokenizerMetadata.entries(kind: tokenizerKind, tokenizer: tokenizer)
@@ -227,21 +342,46 @@ public final class Trainer {
                 meta["step"] = "\(globalStep)"
                 meta["data_seed"] = "\(config.dataSeed)"
                 try model.save(to: path, metadata: meta)
+                try TrainingState.save(
+                    to: TrainingState.path(forCheckpoint: path), epoch: epoch + 1, step: globalStep, optimizer: optimizer,
+                    store: model.store, sampleState: objective.state, configuration: config)
             }
         }
-        let samples = globalStep * config.batchSize
+        let samples = (globalStep - startStep) * config.batchSize
         return TrainingSummary(
-            steps: globalStep, samplesSeen: samples, wallSeconds: Date().timeIntervalSince(start),
+            steps: globalStep, samplesSeen: globalStep * config.batchSize, wallSeconds: Date().timeIntervalSince(start),
             trainSecondsPerSample: trainSeconds / Double(max(samples, 1)),
             finalMetrics: row)
     }
 
-    /// A metrics.csv row; the evaluation columns are NaN when `evaluate` is false.
-    func evaluationRow(epoch: Int, step: Int, loss: Double, lr: Double, seconds: Double, evaluate: Bool = true) throws -> [String: Double] {
+    /// A metrics.csv row; the evaluation columns are NaN when `evaluate` is false, the training
+    /// means NaN before training.
+    func evaluationRow(
+        epoch: Int, step: Int, means: (loss: Double, surrogate: Double, batch: Double)?, gamma: Double, lr: Double, lrTau: Double,
+        seconds: Double, evaluate: Bool = true
+    ) throws -> [String: Double] {
         var row: [String: Double] = [
-            "epoch": Double(epoch), "step": Double(step), "samples_seen": Double(step * config.batchSize), "loss": loss,
-            "temperature": model.temperature, "lr": lr, "seconds": seconds,
+            "epoch": Double(epoch), "step": Double(step), "samples_seen": Double(step * config.batchSize),
+            "loss": means?.loss ?? .nan, "surrogate": means?.surrogate ?? .nan, "batch_contrastive": means?.batch ?? .nan,
+            "gamma": gamma, "lr": lr, "lr_tau": lrTau, "seconds": seconds,
         ]
+        if let state = objective.state {
+            let s = state.statistics()
+            row["log_u_mean"] = s.logUMean
+            row["log_u_min"] = s.logUMin
+            row["log_u_max"] = s.logUMax
+            if state.individual {
+                row["temperature"] = s.tauMean
+                row["temperature_min"] = s.tauMin
+                row["temperature_max"] = s.tauMax
+            }
+        }
+        for key in ["log_u_mean", "log_u_min", "log_u_max"] where row[key] == nil { row[key] = .nan }
+        if row["temperature"] == nil {
+            row["temperature"] = model.temperature
+            row["temperature_min"] = model.temperature
+            row["temperature_max"] = model.temperature
+        }
         let m = evaluate ? try Evaluator(model: model, world: world, tokenizer: tokenizer, activations: activations)
             .run(examplesPerClass: config.evalExamplesPerClass, retrievalCount: config.retrievalCount) : [:]
         for name in Self.evalMetricNames { row[name] = m[name] ?? .nan }
@@ -330,11 +470,14 @@ final class FirstError: @unchecked Sendable {
 /// Writes every line to standard output and appends it to log.txt.
 public final class RunLog {
     let handle: FileHandle
-    public init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+    /// Creates (or truncates) the log, or with `append` adds to an existing one.
+    public init(path: String, append: Bool = false) throws {
+        let exists = append && FileManager.default.fileExists(atPath: path)
+        guard exists || FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
             throw TrainingError.io(path: path, reason: "cannot create the log file")
         }
         handle = h
+        if exists { handle.seekToEndOfFile() }
     }
     deinit { try? handle.close() }
     public func say(_ line: String) {

@@ -5,6 +5,7 @@ import CLIP
 import Compute
 import Foundation
 import Layers
+import Objectives
 
 public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// Model preset (nano, tiny, small).
@@ -28,6 +29,9 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var epsilon: Double = 1e-6
     /// Global-norm gradient clipping; nil (the default, as in OpenCLIP) for none.
     public var gradientClipNorm: Double? = nil
+    /// The objective: loss, temperature rule, inner-LR schedule and their hyper-parameters
+    /// (OpenCLIP's by default; `clip train --objective NAME` picks a preset).
+    public var objective: ObjectiveConfiguration = ObjectiveConfiguration.preset("openclip")!
     /// Threads for OpenBLAS and the element-wise kernels.
     public var threads: Int = 1
     /// What the training step keeps for backward: `full` (fastest) or `recompute` (activation
@@ -56,7 +60,9 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
             if !ok { throw TrainingError.invalid(option: option, reason: reason) }
         }
         try check(CLIPConfiguration.preset(model) != nil, "--model", "unknown preset '\(model)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
-        _ = try DataSource(data)
+        if case .shapes(let count, _) = try DataSource(data) {
+            try check(batchSize <= count, "--batch-size", "must not exceed the data set's \(count) pairs, got \(batchSize)")
+        }
         try check((1...100_000).contains(epochs), "--epochs", "must be in 1...100000, got \(epochs)")
         try check((2...65_536).contains(batchSize), "--batch-size", "must be in 2...65536, got \(batchSize)")
         try check(learningRate > 0 && learningRate <= 1, "--lr", "must be in (0, 1], got \(learningRate)")
@@ -74,6 +80,7 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         try check((10...100_000).contains(retrievalCount), "--retrieval-size", "must be in 10...100000, got \(retrievalCount)")
         try check(evalEvery >= 0, "--eval-every", "must be ≥ 0, got \(evalEvery)")
         try check(!output.isEmpty, "--out", "must name a directory")
+        do { try objective.validate() } catch let e as ObjectiveError { throw TrainingError.invalid(option: e.option, reason: e.reason) }
     }
 }
 

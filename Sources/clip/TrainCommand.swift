@@ -3,6 +3,7 @@ import CLIP
 import Compute
 import Foundation
 import Layers
+import Objectives
 import Training
 
 /// `clip train`: single-process training. Option names follow OpenCLIP's where one exists.
@@ -11,9 +12,20 @@ struct Train: ParsableCommand {
         abstract: "Train a CLIP model.",
         discussion: """
             Writes the run directory given by --out: config.json (the resolved configuration),
-            metrics.csv (one row before training and one per epoch), log.txt, and
-            checkpoints/epoch_N.safetensors (OpenCLIP parameter names).
-            Example: clip train --model tiny --data shapes:cc3m-mini --epochs 10 --batch-size 256 --lr 1e-3 --wd 0.1 --warmup 500 --seed 0 --out runs/tiny
+            metrics.csv (one row before training and one per epoch), log.txt,
+            steps.csv (one row per step) and checkpoints/epoch_N.safetensors (OpenCLIP parameter
+            names) with epoch_N.state.safetensors (optimizer moments and per-sample tables).
+
+            --objective picks a preset: openclip, sogclr, isogclr, fastclip-v0, fastclip-v1,
+            fastclip-v2 or fastclip-v3 (FastCLIP §6). The part options (--loss,
+            --temperature-rule, --inner-lr-schedule, --gamma-min, ...) override its parts one by
+            one; config.json records the resolved parts.
+
+            Examples:
+              clip train --model tiny --data shapes:cc3m-mini --epochs 10 --batch-size 256 --out runs/tiny
+              clip train --objective fastclip-v3 --epochs 10 --out runs/v3
+              clip train --objective fastclip-v1 --inner-lr-schedule constant --out runs/sogclr-like
+              clip train --resume runs/v3            (continue a stopped run from its last checkpoint)
             """)
 
     @Option(help: "Model preset: nano, tiny or small.") var model = "tiny"
@@ -35,6 +47,20 @@ struct Train: ParsableCommand {
     @Option(help: "Threads (default: all cores).") var threads = Threads.available
     @Option(help: "Activations kept for backward: full (fastest) or recompute (activation checkpointing: less memory, about +25% compute, same results).")
     var activationMemory = "full"
+    @Option(help: "Objective preset: \(ObjectiveConfiguration.presetNames.joined(separator: ", ")).") var objective = "openclip"
+    @Option(help: "Override the preset's loss: mbcl, gcl, rgcl or rgcl-g.") var loss: String?
+    @Option(help: "Override the temperature rule: constant, learnable, individual or rgcl-g (step_thresh).") var temperatureRule: String?
+    @Option(help: "Override the inner-LR (γ) schedule: constant, cosine or drrho.") var innerLrSchedule: String?
+    @Option(help: "γ_min of the inner-LR schedule (default 0.2).") var gammaMin: Double?
+    @Option(help: "Epochs of the cosine γ decay (default: half the epochs).") var gammaDecayEpochs: Int?
+    @Option(help: "ρ of RGCL and RGCL-g.") var rho: Double?
+    @Option(help: "Learning rate of the temperature (default per preset; = --lr for learnable).") var lrTau: Double?
+    @Option(help: "Initial temperature τ.") var tauInit: Double?
+    @Option(help: "ε of the FCCO objectives (default 1e-14).") var fastclipEps: Double?
+    @Option(help: "Weight of RGCL-g's τ·∂τ g term: 1 (reference code, default) or 0.5 (exact derivative).") var tauDerivativeWeight: Double?
+    @Option(help: "Where ε applies for individual temperatures: shifted (reference, default) or unshifted.") var epsilonScale: String?
+    @Option(help: "Continue the run in this directory from its latest checkpoint, with its recorded configuration (other options but --threads are ignored).")
+    var resume: String?
     @Option(help: "Tokenizer: auto, clip or trained.") var tokenizer = "auto"
     @Option(help: "Vocabulary size of a trained tokenizer.") var vocabSize = 2048
     @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
@@ -68,6 +94,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--activation-memory: expected full or recompute, got '\(activationMemory)'")
         }
         c.activationMemory = memory
+        c.objective = try objectiveConfiguration()
         c.tokenizer = tokenizer
         c.trainedVocabularySize = vocabSize
         c.evalExamplesPerClass = evalExamples
@@ -78,12 +105,40 @@ struct Train: ParsableCommand {
         return c
     }
 
+    /// The preset with the part options applied on top.
+    func objectiveConfiguration() throws -> ObjectiveConfiguration {
+        let scale = data.hasPrefix("shapes:") ? String(data.dropFirst("shapes:".count)) : nil
+        guard var o = ObjectiveConfiguration.preset(objective, dataScale: scale) else {
+            throw ValidationError("--objective: unknown preset '\(objective)'; expected one of \(ObjectiveConfiguration.presetNames.joined(separator: ", "))")
+        }
+        func parse<E: RawRepresentable & CaseIterable>(_ text: String?, _ option: String, as: E.Type) throws -> E? where E.RawValue == String {
+            guard let text else { return nil }
+            guard let v = E(rawValue: text) else {
+                throw ValidationError("\(option): expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+            }
+            return v
+        }
+        if let v = try parse(loss, "--loss", as: LossKind.self) { o.loss = v }
+        if let v = try parse(temperatureRule, "--temperature-rule", as: TemperatureRule.self) { o.temperatureRule = v }
+        if let v = try parse(innerLrSchedule, "--inner-lr-schedule", as: InnerLRScheduleKind.self) { o.innerLRSchedule = v }
+        if let v = try parse(epsilonScale, "--epsilon-scale", as: EpsilonScale.self) { o.epsilonScale = v }
+        if let v = gammaMin { o.gammaMin = v }
+        if let v = gammaDecayEpochs { o.gammaDecayEpochs = v }
+        if let v = rho { o.rho = v }
+        if let v = lrTau { o.learningRateTau = v }
+        if let v = tauInit { o.temperatureInit = v }
+        if let v = fastclipEps { o.epsilon = v }
+        if let v = tauDerivativeWeight { o.tauDerivativeWeight = v }
+        return o
+    }
+
     func validate() throws {
+        if resume != nil { return }
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.description) }
     }
 
     func run() throws {
-        let trainer = try Trainer(configuration())
+        let trainer = try resume.map { try Trainer(resuming: $0, threads: threads) } ?? Trainer(configuration())
         let summary = try trainer.run()
         print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
                                   chance: trainer.chanceLevels))

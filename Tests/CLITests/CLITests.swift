@@ -36,6 +36,13 @@ struct CLITests {
         (["embed", "--checkpoint", "x.safetensors"], "--images"),
         (["data", "preview", "--count", "0"], "--count"),
         (["bench", "kernels", "--model", "huge"], "--model"),
+        (["train", "--objective", "fastclip-v9"], "fastclip-v3"),
+        (["train", "--loss", "infonce"], "--loss"),
+        (["train", "--objective", "fastclip-v2", "--temperature-rule", "learnable"], "--temperature-rule"),
+        (["train", "--objective", "fastclip-v3", "--gamma-min", "1.5"], "--gamma-min"),
+        (["train", "--objective", "fastclip-v3", "--tau-derivative-weight", "2"], "--tau-derivative-weight"),
+        (["train", "--inner-lr-schedule", "linear"], "cosine"),
+        (["train", "--resume", "/nonexistent/run"], "/nonexistent/run/config.json"),
     ])
     func invalidOptions(arguments: [String], mentions: String) throws {
         let r = try runClip(arguments)
@@ -50,6 +57,24 @@ struct CLITests {
         #expect(r.status == 0, "stderr: \(r.err)")
         let image = try ImageDecoder.decode(path: path)
         #expect(image.width > 100 && image.height > 100)
+    }
+
+    @Test("train --objective with part overrides records the resolved parts in config.json")
+    func objectiveOverrides() throws {
+        let dir = NSTemporaryDirectory() + "cli-objective-\(UUID().uuidString)"
+        let r = try runClip([
+            "train", "--model", "nano", "--data", "shapes:256", "--epochs", "1", "--batch-size", "64", "--tokenizer", "trained",
+            "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--threads", "1", "--no-checkpoints",
+            "--objective", "fastclip-v3", "--inner-lr-schedule", "constant", "--rho", "3.5", "--lr-tau", "0.01", "--out", dir,
+        ])
+        #expect(r.status == 0, "stderr: \(r.err)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as? [String: Any]
+        let objective = try #require((json?["training"] as? [String: Any])?["objective"] as? [String: Any])
+        #expect(objective["preset"] as? String == "fastclip-v3")
+        #expect(objective["loss"] as? String == "rgcl-g" && objective["temperatureRule"] as? String == "rgcl-g")
+        #expect(objective["innerLRSchedule"] as? String == "constant")
+        #expect(objective["rho"] as? Double == 3.5 && objective["learningRateTau"] as? Double == 0.01)
+        #expect(r.out.contains("objective: fastclip-v3: loss rgcl-g"), "stdout: \(r.out)")
     }
 
     @Test("A missing checkpoint is reported with its path")

@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Objectives
 import Testing
 import Training
 
@@ -45,7 +46,8 @@ struct TrainerTests {
         #expect(ma.map { $0.map { "\($0)" } } != mc.map { $0.map { "\($0)" } })
         let ca = try Data(contentsOf: URL(fileURLWithPath: a + "/checkpoints/epoch_2.safetensors"))
         let cb = try Data(contentsOf: URL(fileURLWithPath: b + "/checkpoints/epoch_2.safetensors"))
-        #expect(ca == cb)
+        let same = ca == cb  // a Bool: on failure Swift Testing would diff the bytes
+        #expect(same)
         for f in ["config.json", "log.txt", "metrics.csv", "checkpoints/epoch_1.safetensors"] {
             #expect(FileManager.default.fileExists(atPath: a + "/" + f), "missing \(f)")
         }
@@ -89,5 +91,90 @@ struct TrainerTests {
         c = config(out: tempDir(), epochs: 1, count: 100, batch: 8)
         c.model = "huge"
         do { try c.validate(); Issue.record("accepted --model huge") } catch { #expect("\(error)".contains("nano, tiny, small")) }
+    }
+
+    @Test("Every objective preset trains with finite numbers, and config.json records the resolved parts",
+          arguments: ObjectiveConfiguration.presetNames)
+    func presets(name: String) throws {
+        let dir = tempDir()
+        var c = config(out: dir, epochs: 2, count: 384, batch: 64)
+        c.objective = try #require(ObjectiveConfiguration.preset(name))
+        c.evalEvery = 0
+        let summary = try Trainer(c).run()
+        #expect(summary.steps == 12)
+        let m = try MetricsCSV.read(path: dir + "/metrics.csv")
+        let last = try #require(m.rows.last)
+        for column in ["loss", "surrogate", "batch_contrastive", "temperature", "eval_mean"] {
+            let i = try #require(m.columns.firstIndex(of: column))
+            #expect(last[i].isFinite, "\(name): \(column) = \(last[i])")
+        }
+        let gamma = last[try #require(m.columns.firstIndex(of: "gamma"))]
+        // γ of epoch 2 (index 1) with E = 1: γ_min for every FCCO preset; NaN for OpenCLIP.
+        #expect(name == "openclip" ? gamma.isNaN : gamma == 0.2, "\(name): γ \(gamma)")
+        let steps = try MetricsCSV.read(path: dir + "/steps.csv")
+        #expect(steps.rows.count == 12)
+        struct Recorded: Decodable { let training: TrainingConfiguration }
+        let json = try Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))
+        #expect(try JSONDecoder().decode(Recorded.self, from: json).training.objective == c.objective)
+        #expect(String(decoding: json, as: UTF8.self).contains("\"temperatureRule\""))
+        // The constant rule leaves τ where it started; a learnable one moves it.
+        let tau = last[try #require(m.columns.firstIndex(of: "temperature"))]
+        if c.objective.temperatureRule == .constant { #expect(abs(tau - 0.07) < 1e-6) } else { #expect(abs(tau - c.objective.temperatureInit) > 1e-6) }
+    }
+
+    @Test("A resumed run continues exactly: same checkpoint bytes, per-sample tables and metrics",
+          arguments: ["fastclip-v2", "fastclip-v3", "openclip"])
+    func resume(preset: String) throws {
+        let dir = tempDir()
+        var c = config(out: dir, epochs: 3, count: 384, batch: 64)
+        c.objective = try #require(ObjectiveConfiguration.preset(preset))
+        c.evalEvery = 0
+        _ = try Trainer(c).run()
+        let files = ["epoch_3.safetensors", "epoch_3.state.safetensors", "epoch_2.safetensors", "epoch_2.state.safetensors"]
+        let unbroken = try files.map { try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/" + $0)) }
+        let metrics = try metricsWithoutTime(dir)
+        let steps = try MetricsCSV.read(path: dir + "/steps.csv").rows
+        // Stop "after epoch 1": drop the later checkpoints, then resume from the run directory.
+        for f in files { try FileManager.default.removeItem(atPath: dir + "/checkpoints/" + f) }
+        let trainer = try Trainer(resuming: dir)
+        #expect(trainer.startEpoch == 1)
+        let summary = try trainer.run()
+        #expect(summary.steps == 18)
+        let resumed = try files.map { try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/" + $0)) }
+        // Compare to a Bool first: on failure Swift Testing would diff the megabytes byte by byte.
+        for (f, (a, b)) in zip(files, zip(unbroken, resumed)) {
+            let same = a == b
+            #expect(same, "\(preset): \(f) differs after resuming")
+        }
+        #expect(try metricsWithoutTime(dir).map { $0.map { "\($0)" } } == metrics.map { $0.map { "\($0)" } })
+        #expect(try MetricsCSV.read(path: dir + "/steps.csv").rows.map { $0.map { "\($0)" } } == steps.map { $0.map { "\($0)" } })
+    }
+
+    @Test("Resuming refuses a run directory without checkpoints or with another configuration")
+    func resumeErrors() throws {
+        let dir = tempDir()
+        var c = config(out: dir, epochs: 1, count: 256, batch: 64)
+        c.objective = try #require(ObjectiveConfiguration.preset("fastclip-v1"))
+        c.evalEvery = 0
+        do { _ = try Trainer(c, resume: true); Issue.record("resumed from nothing") } catch { #expect("\(error)".contains("--resume")) }
+        _ = try Trainer(c).run()
+        c.objective.rho = 3
+        do { _ = try Trainer(c, resume: true); Issue.record("resumed with another configuration") } catch {
+            #expect("\(error)".contains("another configuration"))
+        }
+        do { _ = try Trainer(resuming: dir + "/nowhere"); Issue.record("resumed from a missing directory") } catch {
+            #expect("\(error)".contains("config.json"))
+        }
+    }
+
+    @Test("Objective options that do not fit are refused with the option's name")
+    func objectiveValidation() {
+        var c = config(out: tempDir(), epochs: 1, count: 100, batch: 8)
+        c.objective = ObjectiveConfiguration(loss: .rgcl, temperatureRule: .learnable)
+        do { try c.validate(); Issue.record("accepted rgcl with a learnable global τ") } catch { #expect("\(error)".contains("--temperature-rule")) }
+        c.objective = ObjectiveConfiguration(loss: .gcl, temperatureRule: .constant, rho: -1)
+        do { try c.validate(); Issue.record("accepted ρ < 0") } catch { #expect("\(error)".contains("--rho")) }
+        c = config(out: tempDir(), epochs: 1, count: 100, batch: 200)
+        do { try c.validate(); Issue.record("accepted a batch larger than the data") } catch { #expect("\(error)".contains("--batch-size")) }
     }
 }
