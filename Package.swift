@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "clip",
             dependencies: [
-                "Compute", "Layers", "CLIP", "Data", "Training", "Benchmarks", "CMPI",
+                "Compute", "Layers", "CLIP", "Objectives", "Data", "Training", "Benchmarks", "CMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

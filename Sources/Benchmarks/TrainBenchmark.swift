@@ -53,6 +53,8 @@ public struct TrainBenchResult: Sendable, Codable {
     public var vectorISA: String = VectorISA.current.rawValue
     /// What the activations keep: "full", "recompute" (training) or "inference".
     public var activationMemory: String
+    /// The objective preset of training steps ("openclip", "fastclip-v3", …).
+    public var objective: String = "openclip"
     /// Seconds per step in each phase (median steps' mean), and the rest ("other": residual adds,
     /// pooling, projections, gradient zeroing).
     public var phaseSeconds: [String: Double]
@@ -86,17 +88,24 @@ public func randomBatch(config: CLIPConfiguration, batch: Int, seed: UInt64) -> 
 
 /// Times `steps` training steps (forward, loss, backward, AdamW, clamp) after `warmup` steps, or
 /// inference (both towers' embeddings, forward-only activations) when `train` is false; returns
-/// the median step time. `memory` chooses full activations or recomputation for training.
+/// the median step time. `memory` chooses full activations or recomputation for training;
+/// `objective` the objective preset (FCCO objectives update their per-sample state for the batch's
+/// ids 0..<B each step, at γ of epoch 1).
 public func runTrainBenchmark(
-    preset: String, batch: Int, threads: Int, train: Bool, memory: ActivationMemory = .full, warmup: Int = 3, steps: Int = 20
+    preset: String, batch: Int, threads: Int, train: Bool, memory: ActivationMemory = .full, objective objectiveName: String = "openclip",
+    warmup: Int = 3, steps: Int = 20
 ) throws -> TrainBenchResult {
     guard let config = CLIPConfiguration.preset(preset) else { throw ConfigurationError(message: "unknown preset '\(preset)'") }
+    guard let objectiveConfig = ObjectiveConfiguration.preset(objectiveName) else {
+        throw ConfigurationError(message: "unknown objective '\(objectiveName)'; expected one of \(ObjectiveConfiguration.presetNames.joined(separator: ", "))")
+    }
     Threads.set(threads)
     let model = try CLIPModel<Float>(config)
     model.initialize(seed: 0)
     let acts = model.makeActivations(batch: batch, memory: train ? memory : .inference)
     let e = config.embedDimension
-    let loss = MiniBatchContrastiveLoss<Float>(batch: batch, dimension: e, workspace: Workspace())
+    let objective = try ContrastiveObjective<Float>(objectiveConfig, batch: batch, dimension: e, datasetCount: batch, epochs: 2, adam: .vit)
+    let sampleIDs = Array(0..<batch)
     let dImg = AlignedBuffer<Float>(count: batch * e), dTxt = AlignedBuffer<Float>(count: batch * e)
     var optimizer = Optimizer(kind: .adamw)
     let groups = ParameterGroup.standard(model.store.layout, learningRate: 5e-4, weightDecay: 0.1)
@@ -108,8 +117,10 @@ public func runTrainBenchmark(
             model.forward(images: images.pointer, ids: ids, activations: acts)
             let prof = Profiler.shared
             prof.measure(.loss) {
-                loss.forward(imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures, logitScale: store.value(model.logitScale).pointee)
-                store.grad(model.logitScale).pointee += loss.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
+                let stats = objective.step(
+                    imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures, ids: sampleIDs,
+                    logitScale: store.value(model.logitScale).pointee, epoch: 1, dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
+                store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient)
             }
             model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
             prof.measure(.optimizer) { optimizer.update(store, groups: groups) }
@@ -144,5 +155,5 @@ public func runTrainBenchmark(
         gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
         peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
         parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576,
-        activationMemory: acts.workspace.memory.rawValue, phaseSeconds: phases)
+        activationMemory: acts.workspace.memory.rawValue, objective: train ? objectiveName : "none", phaseSeconds: phases)
 }

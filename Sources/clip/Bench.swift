@@ -3,6 +3,7 @@ import Benchmarks
 import Compute
 import Foundation
 import Layers
+import Objectives
 
 /// `clip bench …`: performance measurements (never tests; compare only within one run).
 struct Bench: ParsableCommand {
@@ -23,6 +24,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "train or infer.") var mode = "train"
     @Option(help: "Training activations: full (fastest) or recompute (activation checkpointing: each block's forward runs again in backward, for less memory).")
     var memory = "full"
+    @Option(help: "Objective preset of training steps (openclip, sogclr, isogclr, fastclip-v0 … fastclip-v3).") var objective = "openclip"
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Flag(help: "Print one JSON line instead of text.") var json = false
@@ -33,6 +35,9 @@ struct BenchTrain: ParsableCommand {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
         guard ["train", "infer"].contains(mode) else { throw ValidationError("--mode must be train or infer, got '\(mode)'") }
         guard ["full", "recompute"].contains(memory) else { throw ValidationError("--memory must be full or recompute, got '\(memory)'") }
+        guard ObjectiveConfiguration.preset(objective) != nil else {
+            throw ValidationError("--objective: unknown preset '\(objective)'; expected one of \(ObjectiveConfiguration.presetNames.joined(separator: ", "))")
+        }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
         guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000, got \(warmup)") }
     }
@@ -40,15 +45,15 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         let r = try runTrainBenchmark(
             preset: model, batch: batchSize, threads: threads, train: mode == "train",
-            memory: ActivationMemory(rawValue: memory)!, warmup: warmup, steps: steps)
+            memory: ActivationMemory(rawValue: memory)!, objective: objective, warmup: warmup, steps: steps)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             print("RESULT " + String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
-        print(String(format: "%@ %@ batch %d, %d thread(s): %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",
-                     r.model, r.mode, r.batch, r.threads, r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
+        print(String(format: "%@ %@%@ batch %d, %d thread(s): %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",
+                     r.model, r.mode, r.mode == "train" ? " (\(r.objective))" : "", r.batch, r.threads, r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
         print("kernels: OpenBLAS \(r.blasCore) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), "
               + "OPENBLAS_THREAD_TIMEOUT=\(Threads.blasThreadTimeout ?? "unset")), element-wise \(r.vectorISA)")
         print(String(format: "memory (%@ activations): peak RSS %.0f MiB (activation workspace %.0f MiB, parameters + gradients + moments %.0f MiB)",
