@@ -343,6 +343,41 @@ struct ObjectivePiecesTests {
         #expect(stepThreshTemperatureRate(base: 3e-3, temperature: 0.011) == 1e-3)
     }
 
+    @Test("A v3 temperature step by hand: the RGCL-g gradient, step_thresh's rate below τ = 0.03, one AdamW step on s")
+    func rgclGTemperatureStep() throws {
+        let b = 6, e = 4, tau = 0.02
+        let config = try #require(ObjectiveConfiguration.preset("fastclip-v3"))
+        let objective = try ContrastiveObjective<Double>(config, batch: b, dimension: e, datasetCount: b, epochs: 4, adam: .vit)
+        let x = randomArray(b * e, seed: 2, stream: "x"), y = randomArray(b * e, seed: 2, stream: "y")
+        var dx = [Double](repeating: 0, count: b * e), dy = dx
+        let s0 = Foundation.log(1 / tau)
+        let stats = objective.step(imageFeatures: x, textFeatures: y, ids: Array(0..<b), logitScale: s0, epoch: 0, dImageFeatures: &dx, dTextFeatures: &dy)
+        // The same gradient by its formula: ds = −τ·(ρ + (1/2B)Σ log u + (τ/B)·Σ ∂τ ĝ/(ε+u)), u = ĝ in epoch 0.
+        var sumLog = 0.0, q = 0.0
+        let h = 1e-7
+        for side in 0..<2 {
+            for i in 0..<b {
+                let g = Brute.g(x, y, side: side, row: i, tau: tau, b: b, e: e)
+                sumLog += Foundation.log(g)
+                q += (Brute.g(x, y, side: side, row: i, tau: tau + h, b: b, e: e) - Brute.g(x, y, side: side, row: i, tau: tau - h, b: b, e: e)) / (2 * h) / (config.epsilon + g)
+            }
+        }
+        let ds = -tau * (config.rho + sumLog / Double(2 * b) + (tau / Double(b)) * q)
+        #expect(abs(stats.logitScaleGradient - ds) < 1e-6 * abs(ds))
+        // One AdamW step (first step: m̂/(√v̂+ε) = g/(|g|+ε)) at lr_τ/3, weight decay 0.
+        var layout = ParameterLayout()
+        let view = layout.add("logit_scale", shape: [])
+        let store = ParameterStore<Double>(layout: layout)
+        store.value(view).pointee = s0
+        store.grad(view).pointee = stats.logitScaleGradient
+        let rate = try #require(objective.logitScaleLearningRate(modelRate: 1e-3, peakModelRate: 1e-3, temperature: tau))
+        #expect(abs(rate - 2e-3 / 3) < 1e-15, "step_thresh below 0.03 gives a third of v3's lr_τ = 2e-3")
+        var optimizer = Optimizer(kind: .adamw)
+        optimizer.update(store, groups: [ParameterGroup(name: "logit_scale", views: [view], learningRate: rate, weightDecay: 0)])
+        let g = stats.logitScaleGradient
+        #expect(abs(store.value(view).pointee - (s0 - rate * g / (abs(g) + 1e-6))) < 1e-12)
+    }
+
     @Test("The learning rate of the logit scale per rule")
     func logitScaleRates() throws {
         func objective(_ rule: TemperatureRule, lrTau: Double?) throws -> ContrastiveObjective<Float> {
