@@ -26,8 +26,10 @@ import Layers
 
 /// What one step of an objective reports (all on the global batch).
 public struct ObjectiveStepStatistics: Sendable {
-    /// The scalar whose feature gradient is the estimator (the reference code's logged "loss";
-    /// for RGCL-g it can be negative).
+    /// The scalar whose feature gradient is the estimator: c·Σ ĝ/(ε+u) (+ ρτ + τ·mean ½Σlog u for
+    /// RGCL-g, where it can be negative). It is the analogue of the value the reference code logs
+    /// as its "loss" (whose ratio term is twice this one, from its two per-worker pieces), not an
+    /// objective value.
     public var surrogate = 0.0
     /// An estimate of the true objective with u in place of g: GCL τ·mean ½Σlog(ε+u);
     /// RGCL-g τ·mean ½Σlog u + ρτ; RGCL mean ½Σ τ_i(log(ε+u_i) + ρ); MBCL its value.
@@ -273,6 +275,7 @@ public final class GlobalContrastiveLoss<T: Scalar>: @unchecked Sendable {
     ///   with their diagonals; C1[r, i] = side-1 weight of anchor i on candidate e2_r (from R2),
     ///   C2[r, i] = side-2 weight of anchor i on candidate e1_r (from R1), i ≠ r;
     ///   dE1_k = (A1 + C2)·E2 + diag(A2)⊙E2_k,   dE2_k = (A2 + C1)·E1 + diag(A1)⊙E1_k.
+    /// It uses S's and Sᵀ's buffers as scratch: after it, `backward` needs a new `forward`.
     public func backwardTwoPiece(rank: Int, ranks: Int, dImageFeatures: UnsafeMutablePointer<T>, dTextFeatures: UnsafeMutablePointer<T>) {
         let bGlobal = batch, e = dimension
         precondition(ranks >= 1 && bGlobal % ranks == 0 && rank >= 0 && rank < ranks, "backwardTwoPiece: \(ranks) ranks do not divide batch \(bGlobal)")

@@ -86,7 +86,8 @@ public struct ObjectiveConfiguration: Codable, Sendable, Hashable {
     /// ρ of RGCL and RGCL-g (the KL-DRO radius).
     public var rho: Double
     /// lr_τ; nil means the model's learning rate (OpenCLIP's and FastCLIP's default for the
-    /// `learnable` rule).
+    /// `learnable` and `rgcl-g` rules). The `individual` rule needs it given (its per-sample
+    /// Adam has no model schedule to follow).
     public var learningRateTau: Double?
     /// Initial temperature (global, or of every sample for `individual`).
     public var temperatureInit: Double
@@ -97,10 +98,14 @@ public struct ObjectiveConfiguration: Codable, Sendable, Hashable {
     /// halved objective (FastCLIP §4.3). The default is the reference's.
     public var tauDerivativeWeight: Double
     /// Where ε applies for individual temperatures (§4.6); the reference's `shifted` by default.
+    /// In both modes the first-visit/bad-value test (u < 1e-35) looks at the stored, shifted u,
+    /// as the reference does: once a sample's bound exceeds log u by about 80, its u is reset to
+    /// ĝ on every visit (γ = 1 for that sample).
     public var epsilonScale: EpsilonScale
     /// Clip of the per-sample τ-gradient (individual rule), ±5 in the reference code.
     public var tauGradientClip: Double
-    /// Bounds of τ (the reference clamps s = ln(1/τ) to [0, ln 100], so τ ∈ [0.01, 1]).
+    /// Bounds of the per-sample τ of the `individual` rule ([0.01, 1] as the reference). A global τ
+    /// is clamped by the model instead, through s = ln(1/τ) ∈ [0, ln 100], i.e. τ ∈ [0.01, 1].
     public var temperatureMin: Double
     public var temperatureMax: Double
 
@@ -201,6 +206,8 @@ public struct ObjectiveConfiguration: Codable, Sendable, Hashable {
         if let e = gammaDecayEpochs { try check(e >= 1, "--gamma-decay-epochs", "must be ≥ 1, got \(e)") }
         try check(rho >= 0 && rho.isFinite, "--rho", "must be ≥ 0, got \(rho)")
         if let l = learningRateTau { try check(l > 0 && l <= 10, "--lr-tau", "must be in (0, 10], got \(l)") }
+        try check(temperatureRule != .individual || learningRateTau != nil, "--lr-tau",
+                  "the individual rule needs an explicit per-sample lr_τ (FastCLIP-v2 uses 0.0133)")
         try check(temperatureMin > 0 && temperatureMin < temperatureMax && temperatureMax <= 100, "temperature bounds",
                   "need 0 < min < max ≤ 100, got [\(temperatureMin), \(temperatureMax)]")
         try check(temperatureInit >= temperatureMin && temperatureInit <= temperatureMax, "--tau-init",

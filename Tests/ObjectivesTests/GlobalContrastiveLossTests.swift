@@ -79,6 +79,11 @@ struct GlobalContrastiveLossTests {
                     state.tau[side][id] = taus[id]
                 }
             }
+            // Some ids hold a bad value (below 1e-35), which the update must replace by ĝ.
+            for id in 0..<count where id % 6 == 1 {
+                state.u[side][id] = 1e-40
+                if state.individual { state.bound[side][id] = 2 }
+            }
         }
         return (loss, state, x, y, ids)
     }
@@ -105,7 +110,7 @@ struct GlobalContrastiveLossTests {
         for side in 0..<2 {
             for (i, id) in ids.enumerated() {
                 let g = Brute.g(x, y, side: side, row: i, tau: tau, b: b, e: e)
-                let expected = before[side][id] == 0 ? g : (1 - gamma) * before[side][id] + gamma * g
+                let expected = before[side][id] < 1e-35 ? g : (1 - gamma) * before[side][id] + gamma * g
                 #expect(abs(state.u[side][id] - expected) <= 1e-12 * expected, "u[\(side)][\(id)]")
                 den[side].append(config.epsilon + expected)
             }
@@ -215,7 +220,7 @@ struct GlobalContrastiveLossTests {
                 #expect(abs(state.bound[side][id] - bound) < 1e-12)
                 let gShift = zs.map { Foundation.exp($0 - bound) }.reduce(0, +) / Double(b - 1)
                 let old = uOld[side][id]
-                let u = old == 0 ? gShift : (1 - gamma) * old * Foundation.exp(bOld[side][id] - bound) + gamma * gShift
+                let u = old < 1e-35 ? gShift : (1 - gamma) * old * Foundation.exp(bOld[side][id] - bound) + gamma * gShift
                 #expect(abs(state.u[side][id] - u) < 1e-12 * u)
                 let eps = scale == .shifted ? config.epsilon : config.epsilon * Foundation.exp(-bound)
                 // True-scale denominator ε_eff + u_true.
@@ -416,6 +421,12 @@ struct ObjectivePiecesTests {
         #expect(throws: ObjectiveError.self) { try ObjectiveConfiguration(loss: .rgcl, temperatureRule: .learnable).validate() }
         #expect(throws: ObjectiveError.self) { try ObjectiveConfiguration(loss: .gcl, temperatureRule: .individual).validate() }
         do {
+            try ObjectiveConfiguration(loss: .rgcl, temperatureRule: .individual).validate()
+            Issue.record("individual τ without lr_τ accepted")
+        } catch let e as ObjectiveError {
+            #expect(e.option == "--lr-tau")
+        } catch { Issue.record("\(error)") }
+        do {
             try ObjectiveConfiguration(loss: .gcl, temperatureRule: .constant, gammaMin: 0).validate()
             Issue.record("γ_min 0 accepted")
         } catch let e as ObjectiveError {
@@ -432,9 +443,11 @@ struct ObjectivePiecesTests {
         a.u[1][3] = 2.5
         a.tau[0][2] = 0.2
         a.bound[1][4] = 7
+        a.tauMoment1[1][0] = 0.3
+        a.tauMoment2[0][1] = 0.5
         let b = SampleState(count: 5, individual: true, temperatureInit: 0.5)
         for (name, values) in a.tables() { try b.restore(name, values: values) }
-        #expect(b.u == a.u && b.tau == a.tau && b.bound == a.bound && b.tauMoment1 == a.tauMoment1)
+        #expect(b.u == a.u && b.tau == a.tau && b.bound == a.bound && b.tauMoment1 == a.tauMoment1 && b.tauMoment2 == a.tauMoment2)
         #expect(a.tables().map(\.name).count == 10)
         #expect(throws: ObjectiveError.self) { try b.restore("u.image", values: [1, 2]) }
         let global = SampleState(count: 5, individual: false, temperatureInit: 0.07)

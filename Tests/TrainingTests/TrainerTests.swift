@@ -125,8 +125,42 @@ struct TrainerTests {
         if c.objective.temperatureRule == .constant { #expect(abs(tau - 0.07) < 1e-6) } else { #expect(abs(tau - c.objective.temperatureInit) > 1e-6) }
     }
 
+    @Test("Inside the trainer: γ per 0-based epoch, and the logit scale's learning rate and first step per rule")
+    func trainerSchedules() throws {
+        let dir = tempDir()
+        var c = config(out: dir, epochs: 3, count: 256, batch: 64)
+        c.objective = try #require(ObjectiveConfiguration.preset("fastclip-v3"))
+        c.objective.gammaDecayEpochs = 2
+        c.evalEvery = 0
+        _ = try Trainer(c).run()
+        let steps = try MetricsCSV.read(path: dir + "/steps.csv")
+        func column(_ name: String) throws -> [Double] {
+            let i = try #require(steps.columns.firstIndex(of: name))
+            return steps.rows.map { $0[i] }
+        }
+        // γ: 1 in the first epoch, then cosine with E = 2: 0.2 + 0.8·½(1 + cos(π/2)) = 0.6, then γ_min.
+        let gamma = try column("gamma"), epoch = try column("epoch")
+        for (g, e) in zip(gamma, epoch) { #expect(abs(g - [1, 0.6, 0.2][Int(e) - 1]) < 1e-12, "epoch \(e): γ \(g)") }
+        // v3's lr_τ is step_thresh's: 2e-3 while τ > 0.03, else a third, never the model's schedule.
+        let tau = try column("temperature"), lrTau = try column("lr_tau")
+        for (t, l) in zip(tau, lrTau) { #expect(l == (t > 0.03 ? 2e-3 : 2e-3 / 3)) }
+        // First step: AdamW moves s by lr_τ·g/(|g|+ε) ≈ lr_τ; at initialisation ρ = 6.5 dominates
+        // G_τ > 0, so ds < 0 and s grows: τ falls.
+        let ds = Foundation.log(tau[0]) - Foundation.log(tau[1])
+        #expect(abs(ds - 2e-3) < 1e-5, "s moved by \(ds)")
+
+        // v0: lr_τ follows the model's warm-up and cosine schedule (lr_τ = lr).
+        let dir0 = tempDir()
+        c.objective = try #require(ObjectiveConfiguration.preset("fastclip-v0"))
+        c.output = dir0
+        _ = try Trainer(c).run()
+        let steps0 = try MetricsCSV.read(path: dir0 + "/steps.csv")
+        let li = try #require(steps0.columns.firstIndex(of: "lr")), ti = try #require(steps0.columns.firstIndex(of: "lr_tau"))
+        #expect(steps0.rows.allSatisfy { $0[li] == $0[ti] } && steps0.rows[0][li] < steps0.rows[5][li])
+    }
+
     @Test("A resumed run continues exactly: same checkpoint bytes, per-sample tables and metrics",
-          arguments: ["fastclip-v2", "fastclip-v3", "openclip"])
+          arguments: ["fastclip-v2", "fastclip-v3", "fastclip-v0", "sogclr", "openclip"])
     func resume(preset: String) throws {
         let dir = tempDir()
         var c = config(out: dir, epochs: 3, count: 384, batch: 64)
