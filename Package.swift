@@ -63,6 +63,10 @@ let package = Package(
             dependencies: ["Compute", "Layers", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: hotSwiftSettings),
         .target(
+            name: "Collective",
+            dependencies: ["CMPI"],
+            swiftSettings: hotSwiftSettings),
+        .target(
             name: "Training",
             dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Data"],
             swiftSettings: hotSwiftSettings),
@@ -75,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "clip",
             dependencies: [
-                "Compute", "Layers", "CLIP", "Objectives", "Data", "Training", "Benchmarks", "CMPI",
+                "Compute", "Layers", "CLIP", "Objectives", "Collective", "Data", "Training", "Benchmarks", "CMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -86,7 +90,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["clip", "Data"]),
+        .testTarget(name: "CLITests", dependencies: ["clip", "Data", "Collective"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
     ]

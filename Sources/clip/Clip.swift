@@ -9,7 +9,7 @@ struct Clip: ParsableCommand {
         commandName: "clip",
         abstract: "ClipLab: train CLIP models fast on CPUs, and re-run the FastCLIP, CLIPA and CLIP-UP experiments.",
         version: "0.1.0",
-        subcommands: [Train.self, Eval.self, Embed.self, DataCommand.self, Bench.self, Info.self])
+        subcommands: [Train.self, Eval.self, Embed.self, DataCommand.self, Bench.self, Info.self, SelfTest.self])
 
     /// Sets OpenBLAS's idle-thread timeout (a re-exec, see `Threads.reexecWithBLASThreadTimeout`),
     /// then parses the command line and runs the subcommand.

@@ -5,13 +5,19 @@ import Data
 import Foundation
 import Testing
 
-/// Runs the `clip` executable built next to this test bundle; returns (status, stdout, stderr).
-func runClip(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+/// The `clip` executable built next to this test bundle.
+func clipExecutable() throws -> URL {
     let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let candidates = [bundleDir.appendingPathComponent("clip"), bundleDir.deletingLastPathComponent().appendingPathComponent("clip")]
     guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: candidates[0].path])
     }
+    return exe
+}
+
+/// Runs the `clip` executable built next to this test bundle; returns (status, stdout, stderr).
+func runClip(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    let exe = try clipExecutable()
     let p = Process()
     p.executableURL = exe
     p.arguments = arguments
