@@ -60,7 +60,7 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Objectives",
-            dependencies: ["Compute", "Layers", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["Compute", "Layers", "Collective", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Collective",
@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["clip", "Data", "Collective"]),
-        .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Collective", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
     ]
 )

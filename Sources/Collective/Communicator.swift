@@ -98,6 +98,8 @@ public final class PendingCollective: @unchecked Sendable {
     let started: ContinuousClock.Instant
     /// The MPI request (opaque to everything outside the MPI communicator).
     var request: OpaquePointer?
+    /// Work done at `wait` by communicators without real non-blocking calls.
+    var deferred: (() throws -> Void)?
     var completed = false
 
     init(kind: CollectiveKind, elements: Int, bytes: Int, request: OpaquePointer? = nil) {

@@ -129,103 +129,20 @@ public final class GlobalContrastiveLoss<T: Scalar>: @unchecked Sendable {
             for j in 0..<b { st[j * b + i] = s[i * b + j] }
             diagonal[i] = Double(s[i * b + i])
         }
-        let individual = objective.loss == .rgcl
-        let tau = individual ? 0 : temperature
-        gradientScale = (objective.loss == .rgclG ? tau : 1) / Double(2 * b)
-
-        var out = ObjectiveStepStatistics()
-        var sumDerivative = 0.0  // Σ_sides Σ_i D_i, D_i = Σ_j z_ij·exp(z_ij − L_i)
-        var sumLogU = 0.0, sumLogDen = 0.0, sumRatio = 0.0, sumCE = 0.0, sumTau = 0.0, sumRobust = 0.0
-        let logBm1 = Foundation.log(Double(b - 1))
-        let eps = objective.epsilon
-        let adamEpoch0 = epoch == 0
-        let beta1 = adamEpoch0 ? 0 : temperatureAdam.beta1, beta2 = adamEpoch0 ? 0 : temperatureAdam.beta2
-        let bc1 = 1 - Foundation.pow(beta1, Double(epoch + 1)), bc2 = 1 - Foundation.pow(beta2, Double(epoch + 1))
-
+        let update = RowUpdate(
+            objective: objective, batch: b, gamma: gamma, temperature: temperature, epoch: epoch,
+            learningRateTau: learningRateTau, adam: temperatureAdam)
+        gradientScale = update.gradientScale
+        var sums = RowSums()
         for side in 0..<2 {
             let rows = side == 0 ? s : st
             for i in 0..<b {
-                let id = ids[i]
-                let row = rows + i * b
-                let p = diagonal[i]
-                let tauI = individual ? state.tau[side][id] : tau
-                let inv = 1 / tauI
-                invTau[side][i] = inv
-                // Pass 1: the row's largest scaled difference.
-                var mx = -Double.infinity
-                for j in 0..<b where j != i { mx = max(mx, (Double(row[j]) - p) * inv) }
-                let shift = individual ? max(state.bound[side][id], mx) : mx
-                // Pass 2: ĝ·e^−shift.
-                var sum = 0.0
-                for j in 0..<b where j != i { sum += Foundation.exp((Double(row[j]) - p) * inv - shift) }
-                let gShifted = sum / Double(b - 1)
-                let logG = shift + Foundation.log(gShifted)
-                // The moving average, and L_i = log(ε + u_i) on the true scale.
-                let L: Double
-                if individual {
-                    let oldBound = state.bound[side][id]
-                    let u = SampleState.movingAverage(
-                        old: state.u[side][id], estimate: gShifted, gamma: gamma, rescale: Foundation.exp(oldBound - shift))
-                    state.u[side][id] = u
-                    state.bound[side][id] = shift
-                    let epsI = objective.epsilonScale == .shifted ? eps : eps * Foundation.exp(-shift)
-                    L = shift + Foundation.log(epsI + u)
-                } else {
-                    let u = SampleState.movingAverage(old: state.u[side][id], estimate: Foundation.exp(logG), gamma: gamma)
-                    state.u[side][id] = u
-                    L = Foundation.log(eps + u)
-                    sumLogU += Foundation.log(u)
-                }
-                logDenominator[side][i] = L
-                // Pass 3: D_i = Σ_j z_ij·exp(z_ij − L_i).
-                var d = 0.0
-                for j in 0..<b where j != i {
-                    let z = (Double(row[j]) - p) * inv
-                    d += z * Foundation.exp(z - L)
-                }
-                sumDerivative += d
-                sumLogDen += L
-                sumRatio += Foundation.exp(logG - L)
-                sumCE += softplus(logG + logBm1)
-                sumTau += tauI
-                if individual {
-                    sumRobust += tauI * (L + objective.rho)
-                    // The per-sample τ step (§4.4): G = L + ρ − D/(B−1), clipped; Adam; clamp.
-                    let clip = objective.tauGradientClip
-                    let g = min(max(L + objective.rho - d / Double(b - 1), -clip), clip)
-                    let m = beta1 * state.tauMoment1[side][id] + (1 - beta1) * g
-                    let v = beta2 * state.tauMoment2[side][id] + (1 - beta2) * g * g
-                    state.tauMoment1[side][id] = m
-                    state.tauMoment2[side][id] = v
-                    let step = learningRateTau * (m / bc1) / ((v / bc2).squareRoot() + temperatureAdam.epsilon)
-                    state.tau[side][id] = min(max(tauI - step, objective.temperatureMin), objective.temperatureMax)
-                }
+                let r = update.process(side: side, row: rows + i * b, selfIndex: i, positive: diagonal[i], id: ids[i], state: state, sums: &sums)
+                invTau[side][i] = r.invTau
+                logDenominator[side][i] = r.logDenominator
             }
         }
-
-        let n2 = Double(2 * b)
-        out.temperature = sumTau / n2
-        out.batchContrastive = sumCE / n2
-        // Σ_sides Σ_i ∂_τ ĝ_i/(ε+u_i) = −(Σ D)/(τ(B−1)).
-        let q = individual ? 0 : -sumDerivative / (tau * Double(b - 1))
-        switch objective.loss {
-        case .gcl:
-            out.objective = tau * sumLogDen / n2
-            out.surrogate = gradientScale * sumRatio
-            // v0: ∂/∂τ of (1/B)Σ_i Σ_sides ĝ_i/(ε+u_i) (§4.2).
-            if objective.temperatureRule != .constant { out.logitScaleGradient = -tau * (q / Double(b)) }
-        case .rgclG:
-            out.objective = tau * sumLogU / n2 + objective.rho * tau
-            out.surrogate = gradientScale * sumRatio + objective.rho * tau + tau * sumLogU / n2
-            // §4.3: G_τ = ρ + (1/2B)Σ log u + w·(τ/B)·Σ ∂_τĝ/(ε+u); ds = −τ·G_τ.
-            let gTau = objective.rho + sumLogU / n2 + objective.tauDerivativeWeight * (tau / Double(b)) * q
-            if objective.temperatureRule != .constant { out.logitScaleGradient = -tau * gTau }
-        case .rgcl:
-            out.objective = sumRobust / n2
-            out.surrogate = gradientScale * sumRatio
-        case .mbcl:
-            fatalError("unreachable")
-        }
+        let out = update.statistics(sums)
         statistics = out
         return out
     }
