@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["clip", "Data", "Collective"]),
+        .testTarget(name: "CLITests", dependencies: ["clip", "Data", "Collective", "CLIP"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Collective", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
     ]

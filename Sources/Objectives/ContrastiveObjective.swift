@@ -38,19 +38,11 @@ public final class ContrastiveObjective<T: Scalar>: @unchecked Sendable {
     }
 
     /// Whether the global logit scale s is updated by the optimizer (learnable and rgcl-g rules).
-    public var learnsLogitScale: Bool { configuration.temperatureRule == .learnable || configuration.temperatureRule == .rgclG }
+    public var learnsLogitScale: Bool { configuration.learnsLogitScale }
 
-    /// The learning rate of s at a step whose model learning rate is `modelRate` (of peak
-    /// `peakModelRate`), at temperature τ; nil when s is not learned by the optimizer.
-    ///   learnable: lr_τ·modelRate/peakModelRate (the model's warm-up and cosine; lr_τ = lr by default)
-    ///   rgcl-g:    step_thresh: lr_τ while τ > 0.03, else lr_τ/3 (lr_τ = lr by default)
+    /// The learning rate of s (see `ObjectiveConfiguration.logitScaleLearningRate`).
     public func logitScaleLearningRate(modelRate: Double, peakModelRate: Double, temperature: Double) -> Double? {
-        let base = configuration.learningRateTau ?? peakModelRate
-        switch configuration.temperatureRule {
-        case .learnable: return base * modelRate / peakModelRate
-        case .rgclG: return stepThreshTemperatureRate(base: base, temperature: temperature)
-        case .constant, .individual: return nil
-        }
+        configuration.logitScaleLearningRate(modelRate: modelRate, peakModelRate: peakModelRate, temperature: temperature)
     }
 
     /// One step: the objective's value and statistics for raw features (B, E) each and logit
@@ -79,5 +71,23 @@ public final class ContrastiveObjective<T: Scalar>: @unchecked Sendable {
             state: state!, learningRateTau: configuration.learningRateTau ?? 0)
         loss.backward(dImageFeatures: dImageFeatures, dTextFeatures: dTextFeatures)
         return stats
+    }
+}
+
+extension ObjectiveConfiguration {
+    /// Whether the global logit scale s is updated by the optimizer (learnable and rgcl-g rules).
+    public var learnsLogitScale: Bool { temperatureRule == .learnable || temperatureRule == .rgclG }
+
+    /// The learning rate of s at a step whose model learning rate is `modelRate` (of peak
+    /// `peakModelRate`), at temperature τ; nil when s is not learned by the optimizer.
+    ///   learnable: lr_τ·modelRate/peakModelRate (the model's warm-up and cosine; lr_τ = lr by default)
+    ///   rgcl-g:    step_thresh: lr_τ while τ > 0.03, else lr_τ/3 (lr_τ = lr by default)
+    public func logitScaleLearningRate(modelRate: Double, peakModelRate: Double, temperature: Double) -> Double? {
+        let base = learningRateTau ?? peakModelRate
+        switch temperatureRule {
+        case .learnable: return base * modelRate / peakModelRate
+        case .rgclG: return stepThreshTemperatureRate(base: base, temperature: temperature)
+        case .constant, .individual: return nil
+        }
     }
 }

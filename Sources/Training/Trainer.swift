@@ -6,6 +6,7 @@
 // so the same command gives the same numbers.
 
 import CLIP
+import Collective
 import Compute
 import Data
 import Foundation
@@ -29,8 +30,13 @@ public final class Trainer {
     public let model: CLIPModel<Float>
     public let loader: EpochLoader
     let activations: CLIPModel<Float>.Activations
-    /// The objective (OpenCLIP's loss or an FCCO one) with its per-sample state.
-    public let objective: ContrastiveObjective<Float>
+    /// The objective: the single-process closed form, or this rank's share of it (K > 1).
+    let objective: TrainingObjective
+    /// The processes of the run (one, or the ranks of an MPI job); rank 0 writes every file.
+    public let communicator: any Communicator
+    /// Samples per step on this rank (the global batch divided by the ranks).
+    public let localBatch: Int
+    var rank: Int { communicator.rank }
     var optimizer: Optimizer
     /// The model's groups, then `logit_scale` alone when the temperature rule learns it.
     var groups: [ParameterGroup]
@@ -38,10 +44,10 @@ public final class Trainer {
     let schedule: CosineSchedule
     /// Pre-tokenised training captions, (count, context).
     let captionIDs: [Int32]
-    let images: AlignedBuffer<Float>  // (B, 3, S, S)
-    let dImage: AlignedBuffer<Float>  // (B, E)
-    let dText: AlignedBuffer<Float>  // (B, E)
-    let batchIDs: AlignedBuffer<Int32>  // (B, T) token ids of the current batch
+    let images: AlignedBuffer<Float>  // (b, 3, S, S) this rank's images
+    let dImage: AlignedBuffer<Float>  // (b, E)
+    let dText: AlignedBuffer<Float>  // (b, E)
+    let batchIDs: AlignedBuffer<Int32>  // (b, T) token ids of this rank's samples
     let log: RunLog
     /// Where `run()` starts: 0, or the epoch and step of the checkpoint resumed from.
     public private(set) var startEpoch = 0
@@ -62,20 +68,40 @@ public final class Trainer {
     /// individual temperatures) and log u on the true scale over the visited ids.
     public static let metricColumns = ["epoch", "step", "samples_seen", "loss", "surrogate", "batch_contrastive"] + evalMetricNames
         + ["eval_mean", "temperature", "temperature_min", "temperature_max", "gamma", "log_u_mean", "log_u_min", "log_u_max",
-           "lr", "lr_tau", "seconds"]
+           "lr", "lr_tau"] + timingColumns + ["seconds"]
 
     /// The columns of steps.csv (one row per optimizer step).
     public static let stepColumns = ["epoch", "step", "loss", "surrogate", "batch_contrastive", "temperature", "gamma", "lr", "lr_tau"]
+        + timingColumns
+
+    /// The per-iteration time breakdown (seconds) and the elements each kind of collective moved
+    /// per iteration (its per-rank input), in steps.csv and, as epoch means, in metrics.csv:
+    /// `compute` forward, objective and backward less the communication inside them;
+    /// `communication` time blocked in collectives; `overlapped` non-blocking communication
+    /// running beside computation; `other` the rest (data loading, optimizer, bookkeeping).
+    public static let timingColumns = ["compute_seconds", "communication_seconds", "overlapped_seconds", "other_seconds"]
+        + ["all_gather", "reduce_scatter", "all_reduce"].map { $0 + "_elements" }
 
     /// Sets up a run: validates the configuration, creates the run directory, builds the data,
     /// tokenizer, model, objective and optimizer, and writes config.json. With `resume`, the run
     /// continues from the latest complete checkpoint in its directory (model, optimizer moments,
     /// per-sample tables), and gives the same numbers as an unbroken run.
-    public init(_ config: TrainingConfiguration, resume: Bool = false) throws {
+    ///
+    /// Under MPI (`communicator` of K > 1 ranks) every rank builds the same model (rank 0's
+    /// parameters are broadcast), takes its b = B/K samples of every global batch, and rank 0
+    /// alone writes files and evaluates.
+    public init(_ config: TrainingConfiguration, resume: Bool = false, communicator: any Communicator = SingleProcessCommunicator()) throws {
         try config.validate()
+        guard config.batchSize % communicator.size == 0 else {
+            throw TrainingError.invalid(option: "--batch-size", reason: "the global batch \(config.batchSize) must split evenly over \(communicator.size) ranks")
+        }
         self.config = config
+        self.communicator = communicator
+        localBatch = config.batchSize / communicator.size
         Threads.set(config.threads)
-        try FileManager.default.createDirectory(atPath: config.output + "/checkpoints", withIntermediateDirectories: true)
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(atPath: config.output + "/checkpoints", withIntermediateDirectories: true)
+        }
         var resumeFrom: (epoch: Int, path: String)?
         if resume {
             guard let latest = TrainingState.latestCheckpoint(runDirectory: config.output) else {
@@ -83,7 +109,7 @@ public final class Trainer {
             }
             resumeFrom = latest
         }
-        log = try RunLog(path: config.output + "/log.txt", append: resume)
+        log = communicator.isRoot ? try RunLog(path: config.output + "/log.txt", append: resume) : RunLog.silent
 
         guard case .shapes(let count, _) = try DataSource(config.data) else { fatalError("unreachable") }
         let world = ShapesWorld(ShapesWorld.Configuration(seed: config.dataSeed, count: count))
@@ -109,11 +135,17 @@ public final class Trainer {
         // s = ln(1/τ_init) (OpenCLIP's 0.07 unless the objective says otherwise).
         model.store.value(model.logitScale).pointee = Float(Foundation.log(1 / config.objective.temperatureInit))
         loader = EpochLoader(datasetCount: count, batchSize: config.batchSize, seed: config.seed)
-        activations = model.makeActivations(batch: config.batchSize, memory: config.activationMemory)
+        activations = model.makeActivations(batch: localBatch, memory: config.activationMemory)
         let adam = AdamHyperparameters(beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon)
-        objective = try ContrastiveObjective(
-            config.objective, batch: config.batchSize, dimension: modelConfig.embedDimension, datasetCount: count,
-            epochs: config.epochs, adam: adam)
+        if communicator.size == 1 {
+            objective = .single(try ContrastiveObjective(
+                config.objective, batch: config.batchSize, dimension: modelConfig.embedDimension, datasetCount: count,
+                epochs: config.epochs, adam: adam))
+        } else {
+            objective = .distributed(try DistributedObjective(
+                config.objective, reduction: config.gradientReduction, communicator: communicator, globalBatch: config.batchSize,
+                dimension: modelConfig.embedDimension, datasetCount: count, epochs: config.epochs, adam: adam))
+        }
         optimizer = Optimizer(kind: config.optimizer, hyper: adam)
         // logit_scale leaves OpenCLIP's no-decay group for a group of its own (its own learning
         // rate), or is left out entirely when τ is constant or per-sample.
@@ -121,7 +153,7 @@ public final class Trainer {
         groups = ParameterGroup.standard(model.store.layout, learningRate: config.learningRate, weightDecay: config.weightDecay)
             .map { ParameterGroup(name: $0.name, views: $0.views.filter { $0.name != scaleName }, learningRate: $0.learningRate, weightDecay: $0.weightDecay) }
             .filter { !$0.views.isEmpty }
-        if objective.learnsLogitScale {
+        if config.objective.learnsLogitScale {
             groups.append(ParameterGroup(name: "logit_scale", views: [model.logitScale], learningRate: 0, weightDecay: 0))
             logitScaleGroup = groups.count - 1
         } else {
@@ -131,10 +163,10 @@ public final class Trainer {
             baseRate: config.learningRate, warmupSteps: config.warmupSteps,
             totalSteps: config.epochs * loader.stepsPerEpoch, floor: config.learningRateFloor)
         let s = modelConfig.vision.imageSize, e = modelConfig.embedDimension
-        images = AlignedBuffer(count: config.batchSize * 3 * s * s)
-        dImage = AlignedBuffer(count: config.batchSize * e)
-        dText = AlignedBuffer(count: config.batchSize * e)
-        batchIDs = AlignedBuffer(count: config.batchSize * modelConfig.text.contextLength)
+        images = AlignedBuffer(count: localBatch * 3 * s * s)
+        dImage = AlignedBuffer(count: localBatch * e)
+        dText = AlignedBuffer(count: localBatch * e)
+        batchIDs = AlignedBuffer(count: localBatch * modelConfig.text.contextLength)
 
         let ctx = modelConfig.text.contextLength
         var ids = [Int32](repeating: 0, count: count * ctx)
@@ -161,14 +193,18 @@ public final class Trainer {
             optimizer.restore(step: restored.optimizerStep)
             startEpoch = restored.epoch
             startStep = restored.step
-        } else {
+        } else if communicator.isRoot {
             try writeConfigJSON()
+        }
+        // Identical parameters on every rank: rank 0's.
+        if communicator.size > 1 {
+            try communicator.broadcast(model.store.values.pointer, count: model.store.values.count, root: 0)
         }
     }
 
     /// Continues the run in `directory` from its latest checkpoint, with the configuration its
     /// config.json records (`threads` may differ; results are then equal only up to rounding).
-    public convenience init(resuming directory: String, threads: Int? = nil) throws {
+    public convenience init(resuming directory: String, threads: Int? = nil, communicator: any Communicator = SingleProcessCommunicator()) throws {
         let path = directory + "/config.json"
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TrainingError.io(path: path, reason: "not found: --resume needs a run directory written by clip train")
@@ -180,7 +216,7 @@ public final class Trainer {
         }
         config.output = directory
         if let t = threads { config.threads = t }
-        try self.init(config, resume: true)
+        try self.init(config, resume: true, communicator: communicator)
     }
 
     func writeConfigJSON() throws {
@@ -195,6 +231,8 @@ public final class Trainer {
             let totalSteps: Int
             let objective: String
             let innerLRSchedule: InnerLRSchedule?
+            let ranks: Int
+            let localBatch: Int
             let provenance: [String: String]
         }
         let cpu = CPUFeatures.current
@@ -204,7 +242,9 @@ public final class Trainer {
             stepsPerEpoch: loader.stepsPerEpoch, totalSteps: config.epochs * loader.stepsPerEpoch,
             objective: config.objective.summary,
             innerLRSchedule: config.objective.loss.usesSampleState ? objective.innerLRSchedule : nil,
+            ranks: communicator.size, localBatch: localBatch,
             provenance: [
+                "communication": communicator.summary,
                 "cpu": cpu.modelName, "cpu_features": cpu.summary, "threads": "\(config.threads)",
                 "openblas": Threads.blasConfig, "host": ProcessInfo.processInfo.hostName,
                 "started": ISO8601DateFormatter().string(from: Date()),
@@ -238,21 +278,30 @@ public final class Trainer {
         var stats: ObjectiveStepStatistics
         var lr: Double
         var lrTau: Double
+        /// compute, communication, overlapped, other (seconds), then elements per collective kind.
+        var timing: [String: Double]
     }
 
-    /// One optimizer step on the batch `ids` (global sample ids) in 0-based `epoch`.
+    /// One optimizer step on global batch `ids` (global sample ids) in 0-based `epoch`: this rank
+    /// takes its b samples, and the parameter gradients are summed over the ranks.
     func step(_ ids: ArraySlice<Int>, epoch: Int, globalStep: Int) throws -> StepRecord {
-        try loadBatch(ids)
+        let comm = communicator
+        let before = comm.statistics.snapshot()
+        let start = ContinuousClock.now
+        let first = ids.startIndex + rank * localBatch
+        let local = ids[first..<(first + localBatch)]
+        try loadBatch(local)
         let ctx = model.config.text.contextLength
         let batchIDs = self.batchIDs.pointer  // preallocated: the step allocates no arrays
-        for (k, i) in ids.enumerated() {
+        for (k, i) in local.enumerated() {
             for j in 0..<ctx { batchIDs[k * ctx + j] = captionIDs[i * ctx + j] }
         }
         let store = model.store
         store.zeroGrads()
+        let computeStart = ContinuousClock.now
         model.forward(images: images.pointer, ids: batchIDs, activations: activations)
-        let stats = objective.step(
-            imageFeatures: activations.imageFeatures, textFeatures: activations.textFeatures, ids: ids,
+        let stats = try objective.step(
+            imageFeatures: activations.imageFeatures, textFeatures: activations.textFeatures, ids: local,
             logitScale: store.value(model.logitScale).pointee, epoch: epoch,
             dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer)
         guard stats.surrogate.isFinite, stats.batchContrastive.isFinite, stats.logitScaleGradient.isFinite else {
@@ -260,21 +309,47 @@ public final class Trainer {
                 step: globalStep, reason: "objective \(config.objective.loss.rawValue) gave surrogate \(stats.surrogate), "
                     + "batch loss \(stats.batchContrastive), logit-scale gradient \(stats.logitScaleGradient) at τ \(model.temperature)")
         }
-        if logitScaleGroup != nil { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
+        // The s-gradient is global: added once, on rank 0, before the sum over ranks.
+        if logitScaleGroup != nil && comm.isRoot { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
         model.backward(dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer, activations: activations)
+        let computeSeconds = elapsed(since: computeStart)
+        let inCompute = comm.statistics.blockingSeconds - before.values.reduce(0) { $0 + $1.blockingSeconds }
+        // Every rank's objective is normalised by the global batch: the gradients add up.
+        if comm.size > 1 { try comm.allReduceSum(store.grads.pointer, count: store.grads.count) }
         if let c = config.gradientClipNorm { clipGradientNorm(store, maxNorm: c) }
         let lr = schedule(globalStep)
         for g in groups.indices { groups[g].learningRate = lr }
         var lrTau = 0.0
         if let g = logitScaleGroup {
-            lrTau = objective.logitScaleLearningRate(modelRate: lr, peakModelRate: config.learningRate, temperature: model.temperature) ?? 0
+            lrTau = config.objective.logitScaleLearningRate(modelRate: lr, peakModelRate: config.learningRate, temperature: model.temperature) ?? 0
             groups[g].learningRate = lrTau
         } else if config.objective.temperatureRule == .individual {
             lrTau = config.objective.learningRateTau ?? 0
         }
         optimizer.update(store, groups: groups)
         model.clampLogitScale()
-        return StepRecord(stats: stats, lr: lr, lrTau: lrTau)
+
+        let total = elapsed(since: start)
+        let after = comm.statistics.snapshot()
+        func delta(_ k: CollectiveKind, _ f: (CollectiveTotals) -> Double) -> Double {
+            (after[k].map(f) ?? 0) - (before[k].map(f) ?? 0)
+        }
+        let blocking = CollectiveKind.allCases.reduce(0) { $0 + delta($1) { $0.blockingSeconds } }
+        let overlapped = CollectiveKind.allCases.reduce(0) { $0 + delta($1) { $0.overlappedSeconds } }
+        let compute = max(0, computeSeconds - inCompute)
+        let timing: [String: Double] = [
+            "compute_seconds": compute, "communication_seconds": blocking, "overlapped_seconds": overlapped,
+            "other_seconds": max(0, total - compute - blocking),
+            "all_gather_elements": delta(.allGather) { Double($0.elements) },
+            "reduce_scatter_elements": delta(.reduceScatter) { Double($0.elements) },
+            "all_reduce_elements": delta(.allReduce) { Double($0.elements) } + delta(.allReduceAsync) { Double($0.elements) },
+        ]
+        return StepRecord(stats: stats, lr: lr, lrTau: lrTau, timing: timing)
+    }
+
+    func elapsed(since t: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - t
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     /// Runs every epoch (from `startEpoch` when resuming); returns the summary. metrics.csv gets a
@@ -282,28 +357,33 @@ public final class Trainer {
     /// flushed as written, and a resumed run keeps the rows of the epochs it had finished.
     public func run() throws -> TrainingSummary {
         let resumed = startEpoch > 0
-        let metrics = try MetricsCSV(path: config.output + "/metrics.csv", columns: Self.metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil)
-        let steps = try MetricsCSV(path: config.output + "/steps.csv", columns: Self.stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil)
+        let root = communicator.isRoot
+        // Rank 0 alone writes files and evaluates; the other ranks train.
+        let metrics = root ? try MetricsCSV(path: config.output + "/metrics.csv", columns: Self.metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
+        let steps = root ? try MetricsCSV(path: config.output + "/steps.csv", columns: Self.stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
         let gammaSchedule = objective.innerLRSchedule
         log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
             + "\(config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
             + "(\(world.count) pairs), batch \(config.batchSize), \(config.epochs) epochs × \(loader.stepsPerEpoch) steps, "
-            + "\(config.threads) thread(s), tokenizer \(tokenizerKind) (\(tokenizer.vocabularySize) tokens)")
+            + "\(config.threads) thread(s)" + (communicator.size > 1 ? " per rank × \(communicator.size) ranks (\(communicator.summary), "
+                + "local batch \(localBatch), gradient reduction \(config.gradientReduction.rawValue))" : "")
+            + ", tokenizer \(tokenizerKind) (\(tokenizer.vocabularySize) tokens)")
         log.say("objective: " + config.objective.summary)
         let start = Date()
         var row: [String: Double] = [:]
-        if !resumed {
+        if !resumed && root {
             row = try evaluationRow(epoch: 0, step: 0, means: nil, gamma: .nan, lr: 0, lrTau: 0, seconds: 0)
-            try metrics.append(row)
+            try metrics?.append(row)
         }
         var globalStep = startStep
         var trainSeconds = 0.0
         for epoch in startEpoch..<config.epochs {
             let order = loader.order(epoch: epoch)
             let gamma = config.objective.loss.usesSampleState ? gammaSchedule.gamma(epoch: epoch) : Double.nan
-            let progress = ProgressLine(total: loader.stepsPerEpoch, label: "epoch \(epoch + 1)/\(config.epochs)")
+            let progress = root ? ProgressLine(total: loader.stepsPerEpoch, label: "epoch \(epoch + 1)/\(config.epochs)") : nil
             var sums = (loss: 0.0, surrogate: 0.0, batch: 0.0)
-            var last = StepRecord(stats: ObjectiveStepStatistics(), lr: 0, lrTau: 0)
+            var timing: [String: Double] = [:]
+            var last = StepRecord(stats: ObjectiveStepStatistics(), lr: 0, lrTau: 0, timing: [:])
             let epochStart = Date()
             for s in 0..<loader.stepsPerEpoch {
                 let r = try step(loader.batch(s, of: order), epoch: epoch, globalStep: globalStep)
@@ -311,25 +391,32 @@ public final class Trainer {
                 sums.loss += r.stats.objective
                 sums.surrogate += r.stats.surrogate
                 sums.batch += r.stats.batchContrastive
+                for (k, v) in r.timing { timing[k, default: 0] += v }
                 globalStep += 1
-                try steps.append([
+                try steps?.append([
                     "epoch": Double(epoch + 1), "step": Double(globalStep), "loss": r.stats.objective, "surrogate": r.stats.surrogate,
                     "batch_contrastive": r.stats.batchContrastive, "temperature": r.stats.temperature, "gamma": gamma,
                     "lr": r.lr, "lr_tau": r.lrTau,
-                ])
+                ].merging(r.timing) { a, _ in a })
                 let elapsed = Date().timeIntervalSince(epochStart)
-                progress.update(s + 1, samplesPerSecond: Double((s + 1) * config.batchSize) / max(elapsed, 1e-9),
+                progress?.update(s + 1, samplesPerSecond: Double((s + 1) * config.batchSize) / max(elapsed, 1e-9),
                                 fields: [("loss", String(format: "%.4f", r.stats.objective)), ("τ", String(format: "%.4f", r.stats.temperature))])
             }
-            progress.finish()
+            progress?.finish()
             trainSeconds += Date().timeIntervalSince(epochStart)
+            guard root else {
+                // The other ranks go on to the next epoch; rank 0's evaluation and checkpoint
+                // happen while they wait in the next step's first collective.
+                continue
+            }
             let n = Double(loader.stepsPerEpoch)
             let isLast = epoch == config.epochs - 1
             let evaluate = isLast || (config.evalEvery > 0 && (epoch + 1) % config.evalEvery == 0)
             row = try evaluationRow(
                 epoch: epoch + 1, step: globalStep, means: (sums.loss / n, sums.surrogate / n, sums.batch / n), gamma: gamma,
                 lr: last.lr, lrTau: last.lrTau, seconds: Date().timeIntervalSince(start), evaluate: evaluate)
-            try metrics.append(row)
+            for k in Self.timingColumns { row[k] = (timing[k] ?? 0) / n }
+            try metrics?.append(row)
             var line = String(format: "epoch %d/%d: loss %.4f, batch contrastive %.4f, τ %.4f", epoch + 1, config.epochs,
                               row["loss"]!, row["batch_contrastive"]!, row["temperature"]!)
             if !gamma.isNaN { line += String(format: ", γ %.3f, mean log u %.3f", gamma, row["log_u_mean"]!) }
@@ -348,6 +435,7 @@ public final class Trainer {
             }
         }
         let samples = (globalStep - startStep) * config.batchSize
+        try communicator.barrier()
         return TrainingSummary(
             steps: globalStep, samplesSeen: globalStep * config.batchSize, wallSeconds: Date().timeIntervalSince(start),
             trainSecondsPerSample: trainSeconds / Double(max(samples, 1)),
@@ -365,6 +453,7 @@ public final class Trainer {
             "loss": means?.loss ?? .nan, "surrogate": means?.surrogate ?? .nan, "batch_contrastive": means?.batch ?? .nan,
             "gamma": gamma, "lr": lr, "lr_tau": lrTau, "seconds": seconds,
         ]
+        for k in Self.timingColumns { row[k] = .nan }
         if let state = objective.state {
             let s = state.statistics()
             row["log_u_mean"] = s.logUMean
@@ -468,8 +557,11 @@ final class FirstError: @unchecked Sendable {
 }
 
 /// Writes every line to standard output and appends it to log.txt.
-public final class RunLog {
-    let handle: FileHandle
+public final class RunLog: @unchecked Sendable {
+    let handle: FileHandle?
+    /// A log that says nothing (the ranks other than 0).
+    public static var silent: RunLog { RunLog() }
+    private init() { handle = nil }
     /// Creates (or truncates) the log, or with `append` adds to an existing one.
     public init(path: String, append: Bool = false) throws {
         let exists = append && FileManager.default.fileExists(atPath: path)
@@ -477,11 +569,46 @@ public final class RunLog {
             throw TrainingError.io(path: path, reason: "cannot create the log file")
         }
         handle = h
-        if exists { handle.seekToEndOfFile() }
+        if exists { h.seekToEndOfFile() }
     }
-    deinit { try? handle.close() }
+    deinit { try? handle?.close() }
     public func say(_ line: String) {
+        guard let handle else { return }
         print(line)
         handle.write(Data((line + "\n").utf8))
+    }
+}
+
+/// The trainer's objective: the single-process closed form, or this rank's share (K > 1).
+enum TrainingObjective {
+    case single(ContrastiveObjective<Float>)
+    case distributed(DistributedObjective<Float>)
+
+    var state: SampleState? {
+        switch self {
+        case .single(let o): o.state
+        case .distributed(let o): o.state
+        }
+    }
+
+    var innerLRSchedule: InnerLRSchedule {
+        switch self {
+        case .single(let o): o.innerLRSchedule
+        case .distributed(let o): o.innerLRSchedule
+        }
+    }
+
+    func step(
+        imageFeatures: UnsafePointer<Float>, textFeatures: UnsafePointer<Float>, ids: ArraySlice<Int>, logitScale: Float, epoch: Int,
+        dImageFeatures: UnsafeMutablePointer<Float>, dTextFeatures: UnsafeMutablePointer<Float>
+    ) throws -> ObjectiveStepStatistics {
+        switch self {
+        case .single(let o):
+            o.step(imageFeatures: imageFeatures, textFeatures: textFeatures, ids: ids, logitScale: logitScale, epoch: epoch,
+                   dImageFeatures: dImageFeatures, dTextFeatures: dTextFeatures)
+        case .distributed(let o):
+            try o.step(imageFeatures: imageFeatures, textFeatures: textFeatures, ids: ids, logitScale: logitScale, epoch: epoch,
+                       dImageFeatures: dImageFeatures, dTextFeatures: dTextFeatures)
+        }
     }
 }

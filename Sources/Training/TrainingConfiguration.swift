@@ -32,6 +32,9 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// The objective: loss, temperature rule, inner-LR schedule and their hyper-parameters
     /// (OpenCLIP's by default; `clip train --objective NAME` picks a preset).
     public var objective: ObjectiveConfiguration = ObjectiveConfiguration.preset("openclip")!
+    /// How feature gradients reach their owners when several ranks train (FastCLIP §7):
+    /// `openclip` (all-gather + reduce-scatter) or `fastclip` (all-gather of per-sample scalars).
+    public var gradientReduction: GradientReduction = .openclip
     /// Threads for OpenBLAS and the element-wise kernels.
     public var threads: Int = 1
     /// What the training step keeps for backward: `full` (fastest) or `recompute` (activation

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLIP
+import Collective
 import Compute
 import Foundation
 import Layers
@@ -61,6 +62,11 @@ struct Train: ParsableCommand {
     @Option(help: "Where ε applies for individual temperatures: shifted (reference, default) or unshifted.") var epsilonScale: String?
     @Option(help: "Continue the run in this directory from its latest checkpoint, with its recorded configuration (other options but --threads are ignored).")
     var resume: String?
+    @Option(help: "Data-parallel ranks: re-launches itself under mpirun with K ranks (or run mpirun -np K clip train … yourself).")
+    var ranks = 1
+    @Option(help: "An Open MPI hostfile for ranks on several machines (with --ranks).") var hostfile: String?
+    @Option(help: "Feature-gradient reduction across ranks: auto (fastclip for FastCLIP's objectives, openclip for OpenCLIP's), openclip or fastclip.")
+    var gradientReduction = "auto"
     @Option(help: "Tokenizer: auto, clip or trained.") var tokenizer = "auto"
     @Option(help: "Vocabulary size of a trained tokenizer.") var vocabSize = 2048
     @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
@@ -102,6 +108,14 @@ struct Train: ParsableCommand {
         c.evalEvery = evalEvery
         c.checkpoints = !noCheckpoints
         c.output = out
+        switch gradientReduction {
+        case "auto": c.gradientReduction = c.objective.loss == .mbcl ? .openclip : .fastclip
+        default:
+            guard let r = GradientReduction(rawValue: gradientReduction) else {
+                throw ValidationError("--gradient-reduction: expected auto, openclip or fastclip, got '\(gradientReduction)'")
+            }
+            c.gradientReduction = r
+        }
         return c
     }
 
@@ -133,16 +147,64 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
+        if let h = hostfile, !FileManager.default.fileExists(atPath: h) { throw ValidationError("--hostfile: \(h) does not exist") }
         if resume != nil { return }
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.description) }
     }
 
     func run() throws {
-        let trainer = try resume.map { try Trainer(resuming: $0, threads: threads) } ?? Trainer(configuration())
-        let summary = try trainer.run()
+        if ranks > 1 && !MPICommunicator.launchedByMPI {
+            try relaunchUnderMPI()
+            return
+        }
+        let comm = try makeWorldCommunicator()
+        if ranks > 1 && comm.size != ranks {
+            throw ValidationError("--ranks \(ranks) but mpirun started \(comm.size) ranks")
+        }
+        let trainer: Trainer
+        let summary: TrainingSummary
+        do {
+            trainer = try resume.map { try Trainer(resuming: $0, threads: threads, communicator: comm) } ?? Trainer(configuration(), communicator: comm)
+            summary = try trainer.run()
+        } catch {
+            // One rank that cannot go on must not leave the others waiting in a collective.
+            if comm.size > 1 {
+                FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
+                comm.abort(code: 1)
+            }
+            throw error
+        }
+        (comm as? MPICommunicator)?.finalize()
+        guard comm.isRoot else { return }
         print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
                                   chance: trainer.chanceLevels))
         print(String(format: "wall time %@, %.1f samples/s while training; run directory %@",
                      ProgressLine.duration(summary.wallSeconds), 1 / summary.trainSecondsPerSample, out))
+    }
+
+    /// Runs this command again under `mpirun` with `ranks` ranks (threads split between them),
+    /// and exits with its status.
+    func relaunchUnderMPI() throws {
+        var args = Array(CommandLine.arguments.dropFirst())
+        // Drop --ranks/--hostfile/--threads (and their values); the launch sets them.
+        var k = 0
+        while k < args.count {
+            let a = args[k]
+            if ["--ranks", "--hostfile", "--threads"].contains(a) {
+                args.removeSubrange(k..<min(k + 2, args.count))
+            } else if ["--ranks=", "--hostfile=", "--threads="].contains(where: { a.hasPrefix($0) }) {
+                args.remove(at: k)
+            } else {
+                k += 1
+            }
+        }
+        let perRank = max(1, threads / ranks)
+        args += ["--threads", "\(perRank)"]
+        let launch = MPILaunch(ranks: ranks, threadsPerRank: perRank, hostfile: hostfile)
+        let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        print("clip train: launching \(ranks) ranks × \(perRank) thread(s) with mpirun " + launch.arguments(program: program, programArguments: args).joined(separator: " "))
+        let status = try launch.run(program: program, programArguments: args)
+        if status != 0 { throw ExitCode(status) }
     }
 }

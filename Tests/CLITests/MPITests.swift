@@ -1,6 +1,7 @@
 // Real `mpirun` jobs of the `clip` executable: every collective at K = 1, 2 and 4 ranks
 // (oversubscribed on a 2-core machine), and a dying rank ending the whole job quickly.
 
+import CLIP
 import Collective
 import Foundation
 import Testing
@@ -56,5 +57,67 @@ struct MPITests {
         #expect(busy.contains("--oversubscribe") && busy.contains("--allow-run-as-root"))
         let hosts = MPILaunch(ranks: 8, threadsPerRank: 2, hostfile: "hosts.txt", asRoot: false, cores: 2).arguments(program: "clip", programArguments: [])
         #expect(!hosts.contains("--oversubscribe") && hosts.contains("hosts.txt") && hosts.contains("OPENBLAS_NUM_THREADS=2"))
+    }
+
+    /// The largest parameter difference between two checkpoints, relative to the largest parameter.
+    func parameterDifference(_ a: String, _ b: String) throws -> Double {
+        let fa = try SafetensorsFile(path: a), fb = try SafetensorsFile(path: b)
+        var worst = 0.0, scale = 0.0
+        for name in fa.entries.keys {
+            let x = try fa.doubles(name), y = try fb.doubles(name)
+            for (u, v) in zip(x, y) {
+                worst = max(worst, abs(u - v))
+                scale = max(scale, abs(u))
+            }
+        }
+        return worst / max(scale, 1e-30)
+    }
+
+    @Test("K = 1, 2 and 4 ranks with either gradient reduction reach one process's parameters (to rounding), for every objective preset",
+          arguments: ["openclip", "sogclr", "isogclr", "fastclip-v0", "fastclip-v1", "fastclip-v2", "fastclip-v3"])
+    func dataParallelEqualsSingleProcess(preset: String) throws {
+        let base = NSTemporaryDirectory() + "mpi-\(preset)-\(UUID().uuidString)"
+        let common = [
+            "train", "--model", "nano", "--data", "shapes:512", "--epochs", "2", "--batch-size", "64", "--tokenizer", "trained",
+            "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5",
+            "--objective", preset, "--threads", "1",
+        ]
+        let single = try runClip(common + ["--out", base + "/single"])
+        #expect(single.status == 0, "single process: \(single.err)")
+        let reference = base + "/single/checkpoints/epoch_2.safetensors"
+        for (ranks, reduction) in [(1, "openclip"), (2, "openclip"), (2, "fastclip"), (4, "openclip"), (4, "fastclip")] {
+            let out = base + "/k\(ranks)-\(reduction)"
+            let r = try runMPI(ranks: ranks, common + ["--gradient-reduction", reduction, "--out", out])
+            #expect(r.status == 0 && !r.timedOut, "K = \(ranks) \(reduction): \(r.output)")
+            guard r.status == 0 else { continue }
+            let d = try parameterDifference(reference, out + "/checkpoints/epoch_2.safetensors")
+            // Individual temperatures move by ±lr_τ·sign(G) in epoch 0 (Adam with β = 0), so a rounding
+            // difference in a G near 0 moves one τ differently: a looser, still tight, bound.
+            let tolerance = preset.hasSuffix("v2") || preset == "isogclr" ? 1e-4 : 2e-5
+            #expect(d < tolerance, "\(preset) K = \(ranks) \(reduction): parameters differ by \(d) of their scale")
+            // The per-sample tables and moments too (u reaches e^…: compare relative to each file's scale).
+            let s = try parameterDifference(base + "/single/checkpoints/epoch_2.state.safetensors", out + "/checkpoints/epoch_2.state.safetensors")
+            #expect(s < 1e-4, "\(preset) K = \(ranks) \(reduction): training state differs by \(s) of its scale")
+            // Rank 0 alone wrote the files, and the log names the ranks.
+            if ranks > 1 {
+                let log = try String(contentsOfFile: out + "/log.txt", encoding: .utf8)
+                #expect(log.contains("× \(ranks) ranks") && log.contains("gradient reduction \(reduction)"), "log: \(log)")
+            }
+        }
+    }
+
+    @Test("clip train --ranks 2 re-launches itself under mpirun and trains")
+    func relaunch() throws {
+        let out = NSTemporaryDirectory() + "mpi-relaunch-\(UUID().uuidString)"
+        let r = try runClip([
+            "train", "--model", "nano", "--data", "shapes:256", "--epochs", "1", "--batch-size", "64", "--tokenizer", "trained",
+            "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--objective", "fastclip-v3", "--ranks", "2",
+            "--threads", "2", "--no-checkpoints", "--out", out,
+        ])
+        #expect(r.status == 0, "stderr: \(r.err)")
+        #expect(r.out.contains("launching 2 ranks × 1 thread(s) with mpirun -np 2"), "stdout: \(r.out)")
+        let m = try String(contentsOfFile: out + "/metrics.csv", encoding: .utf8)
+        #expect(m.split(separator: "\n").count == 3, "metrics.csv: \(m)")
+        #expect(m.contains("communication_seconds") && m.contains("all_gather_elements"))
     }
 }

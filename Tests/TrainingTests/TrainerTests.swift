@@ -26,12 +26,16 @@ struct TrainerTests {
 
     func tempDir() -> String { NSTemporaryDirectory() + "cliplab-train-\(UUID().uuidString)" }
 
-    /// metrics.csv without its wall-clock column.
-    func metricsWithoutTime(_ dir: String) throws -> [[Double]] {
-        let m = try MetricsCSV.read(path: dir + "/metrics.csv")
-        let t = try #require(m.columns.firstIndex(of: "seconds"))
-        return m.rows.map { row in row.enumerated().filter { $0.offset != t }.map(\.element) }
+    /// A CSV of the run without its wall-clock columns (`seconds`, `*_seconds`).
+    func withoutTime(_ path: String) throws -> [[Double]] {
+        let m = try MetricsCSV.read(path: path)
+        let timed = Set(m.columns.indices.filter { m.columns[$0].hasSuffix("seconds") })
+        #expect(!timed.isEmpty)
+        return m.rows.map { row in row.enumerated().filter { !timed.contains($0.offset) }.map(\.element) }
     }
+
+    /// metrics.csv without its wall-clock columns.
+    func metricsWithoutTime(_ dir: String) throws -> [[Double]] { try withoutTime(dir + "/metrics.csv") }
 
     @Test("The same seed gives identical metrics.csv (but for wall-clock seconds) and identical checkpoints")
     func determinism() throws {
@@ -170,7 +174,7 @@ struct TrainerTests {
         let files = ["epoch_3.safetensors", "epoch_3.state.safetensors", "epoch_2.safetensors", "epoch_2.state.safetensors"]
         let unbroken = try files.map { try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/" + $0)) }
         let metrics = try metricsWithoutTime(dir)
-        let steps = try MetricsCSV.read(path: dir + "/steps.csv").rows
+        let steps = try withoutTime(dir + "/steps.csv")
         // Stop "after epoch 1": drop the later checkpoints, then resume from the run directory.
         for f in files { try FileManager.default.removeItem(atPath: dir + "/checkpoints/" + f) }
         let trainer = try Trainer(resuming: dir)
@@ -184,7 +188,7 @@ struct TrainerTests {
             #expect(same, "\(preset): \(f) differs after resuming")
         }
         #expect(try metricsWithoutTime(dir).map { $0.map { "\($0)" } } == metrics.map { $0.map { "\($0)" } })
-        #expect(try MetricsCSV.read(path: dir + "/steps.csv").rows.map { $0.map { "\($0)" } } == steps.map { $0.map { "\($0)" } })
+        #expect(try withoutTime(dir + "/steps.csv").map { $0.map { "\($0)" } } == steps.map { $0.map { "\($0)" } })
     }
 
     @Test("Resuming refuses a run directory without checkpoints or with another configuration")
