@@ -72,7 +72,7 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Benchmarks",
-            dependencies: ["Compute", "Layers", "CLIP", "Objectives"],
+            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Collective"],
             swiftSettings: hotSwiftSettings),
 
         // MARK: - Executables

@@ -6,6 +6,7 @@ import CLIP
 import Compute
 import Foundation
 import Layers
+import Collective
 import Objectives
 
 #if canImport(Glibc)
@@ -55,6 +56,9 @@ public struct TrainBenchResult: Sendable, Codable {
     public var activationMemory: String
     /// The objective preset of training steps ("openclip", "fastclip-v3", …).
     public var objective: String = "openclip"
+    /// Data-parallel ranks (the global batch is split over them) and the gradient reduction.
+    public var ranks: Int = 1
+    public var gradientReduction: String = "none"
     /// Seconds per step in each phase (median steps' mean), and the rest ("other": residual adds,
     /// pooling, projections, gradient zeroing).
     public var phaseSeconds: [String: Double]
@@ -90,11 +94,18 @@ public func randomBatch(config: CLIPConfiguration, batch: Int, seed: UInt64) -> 
 /// inference (both towers' embeddings, forward-only activations) when `train` is false; returns
 /// the median step time. `memory` chooses full activations or recomputation for training;
 /// `objective` the objective preset (FCCO objectives update their per-sample state for the batch's
-/// ids 0..<B each step, at γ of epoch 1).
+/// ids 0..<B each step, at γ of epoch 1). With a communicator of K ranks every rank runs b = B/K
+/// samples and the gradients are summed over ranks (as `clip train` under mpirun does); the
+/// samples/s count the global batch, and the `communication` phase is the time blocked in
+/// collectives.
 public func runTrainBenchmark(
     preset: String, batch: Int, threads: Int, train: Bool, memory: ActivationMemory = .full, objective objectiveName: String = "openclip",
+    communicator: any Communicator = SingleProcessCommunicator(), reduction: GradientReduction = .openclip,
     warmup: Int = 3, steps: Int = 20
 ) throws -> TrainBenchResult {
+    let comm = communicator
+    guard batch % comm.size == 0 else { throw ConfigurationError(message: "batch \(batch) does not split over \(comm.size) ranks") }
+    let local = batch / comm.size
     guard let config = CLIPConfiguration.preset(preset) else { throw ConfigurationError(message: "unknown preset '\(preset)'") }
     guard let objectiveConfig = ObjectiveConfiguration.preset(objectiveName) else {
         throw ConfigurationError(message: "unknown objective '\(objectiveName)'; expected one of \(ObjectiveConfiguration.presetNames.joined(separator: ", "))")
@@ -102,35 +113,48 @@ public func runTrainBenchmark(
     Threads.set(threads)
     let model = try CLIPModel<Float>(config)
     model.initialize(seed: 0)
-    let acts = model.makeActivations(batch: batch, memory: train ? memory : .inference)
+    let acts = model.makeActivations(batch: local, memory: train ? memory : .inference)
     let e = config.embedDimension
-    let objective = try ContrastiveObjective<Float>(objectiveConfig, batch: batch, dimension: e, datasetCount: batch, epochs: 2, adam: .vit)
-    let sampleIDs = Array(0..<batch)
-    let dImg = AlignedBuffer<Float>(count: batch * e), dTxt = AlignedBuffer<Float>(count: batch * e)
+    let single = comm.size == 1 ? try ContrastiveObjective<Float>(objectiveConfig, batch: batch, dimension: e, datasetCount: batch, epochs: 2, adam: .vit) : nil
+    let distributed = comm.size > 1
+        ? try DistributedObjective<Float>(
+            objectiveConfig, reduction: reduction, communicator: comm, globalBatch: batch, dimension: e, datasetCount: batch, epochs: 2, adam: .vit)
+        : nil
+    let sampleIDs = Array((comm.rank * local)..<((comm.rank + 1) * local))
+    let dImg = AlignedBuffer<Float>(count: local * e), dTxt = AlignedBuffer<Float>(count: local * e)
     var optimizer = Optimizer(kind: .adamw)
     let groups = ParameterGroup.standard(model.store.layout, learningRate: 5e-4, weightDecay: 0.1)
-    let (images, ids) = randomBatch(config: config, batch: batch, seed: 0)
+    let (images, ids) = randomBatch(config: config, batch: local, seed: UInt64(comm.rank))
     let store = model.store
-    func step() {
+    if comm.size > 1 { try comm.broadcast(store.values.pointer, count: store.values.count, root: 0) }
+    var objectiveCommunication = 0.0  // seconds blocked in the objective's collectives (moved from `loss`)
+    func step() throws {
         if train {
             store.zeroGrads()
             model.forward(images: images.pointer, ids: ids, activations: acts)
             let prof = Profiler.shared
-            prof.measure(.loss) {
-                let stats = objective.step(
+            try prof.measure(.loss) {
+                let before = comm.statistics.blockingSeconds
+                let stats = try single?.step(
                     imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures, ids: sampleIDs,
                     logitScale: store.value(model.logitScale).pointee, epoch: 1, dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
-                store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient)
+                    ?? distributed!.step(
+                        imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures, ids: sampleIDs,
+                        logitScale: store.value(model.logitScale).pointee, epoch: 1, dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
+                if prof.isEnabled { objectiveCommunication += comm.statistics.blockingSeconds - before }
+                if comm.isRoot { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
             }
             model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
+            if comm.size > 1 { try prof.measure(.communication) { try comm.allReduceSum(store.grads.pointer, count: store.grads.count) } }
             prof.measure(.optimizer) { optimizer.update(store, groups: groups) }
             model.clampLogitScale()
         } else {
-            _ = model.embedImages(images.pointer, count: batch, activations: acts, normalize: true)
-            _ = model.embedTexts(ids, count: batch, activations: acts, normalize: true)
+            _ = model.embedImages(images.pointer, count: local, activations: acts, normalize: true)
+            _ = model.embedTexts(ids, count: local, activations: acts, normalize: true)
+            if comm.size > 1 { try comm.barrier() }
         }
     }
-    for _ in 0..<warmup { step() }
+    for _ in 0..<warmup { try step() }
     var times: [Double] = []
     let prof = Profiler.shared
     prof.reset()
@@ -138,12 +162,14 @@ public func runTrainBenchmark(
     defer { prof.enable(false) }
     for _ in 0..<steps {
         let t0 = ContinuousClock.now
-        step()
+        try step()
         times.append(elapsedSeconds(since: t0))
     }
     let total = times.reduce(0, +)
     var phases: [String: Double] = [:]
     for (phase, s) in prof.totals { phases[phase.name] = s / Double(steps) }
+    phases["loss", default: 0] -= objectiveCommunication / Double(steps)
+    phases["communication", default: 0] += objectiveCommunication / Double(steps)
     phases["other"] = max(0, total - prof.totals.values.reduce(0, +)) / Double(steps)
     times.sort()
     let median = times[times.count / 2]
@@ -155,5 +181,6 @@ public func runTrainBenchmark(
         gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
         peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
         parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576,
-        activationMemory: acts.workspace.memory.rawValue, objective: train ? objectiveName : "none", phaseSeconds: phases)
+        activationMemory: acts.workspace.memory.rawValue, objective: train ? objectiveName : "none",
+        ranks: comm.size, gradientReduction: comm.size > 1 && train ? reduction.rawValue : "none", phaseSeconds: phases)
 }

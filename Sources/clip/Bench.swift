@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import Collective
 import Compute
 import Foundation
 import Layers
@@ -25,6 +26,9 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Training activations: full (fastest) or recompute (activation checkpointing: each block's forward runs again in backward, for less memory).")
     var memory = "full"
     @Option(help: "Objective preset of training steps (openclip, sogclr, isogclr, fastclip-v0 … fastclip-v3).") var objective = "openclip"
+    @Option(help: "Data-parallel ranks (re-launches itself under mpirun; the global batch is split over them).") var ranks = 1
+    @Option(help: "An Open MPI hostfile (with --ranks).") var hostfile: String?
+    @Option(help: "Feature-gradient reduction across ranks: auto, openclip or fastclip.") var gradientReduction = "auto"
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Flag(help: "Print one JSON line instead of text.") var json = false
@@ -38,20 +42,45 @@ struct BenchTrain: ParsableCommand {
         guard ObjectiveConfiguration.preset(objective) != nil else {
             throw ValidationError("--objective: unknown preset '\(objective)'; expected one of \(ObjectiveConfiguration.presetNames.joined(separator: ", "))")
         }
+        guard (1...1024).contains(ranks) else { throw ValidationError("--ranks must be in 1...1024, got \(ranks)") }
+        guard ["auto", "openclip", "fastclip"].contains(gradientReduction) else {
+            throw ValidationError("--gradient-reduction must be auto, openclip or fastclip, got '\(gradientReduction)'")
+        }
+        guard batchSize % ranks == 0 else { throw ValidationError("--batch-size \(batchSize) must split evenly over \(ranks) ranks") }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
         guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000, got \(warmup)") }
     }
 
     func run() throws {
-        let r = try runTrainBenchmark(
-            preset: model, batch: batchSize, threads: threads, train: mode == "train",
-            memory: ActivationMemory(rawValue: memory)!, objective: objective, warmup: warmup, steps: steps)
+        if ranks > 1 && !MPICommunicator.launchedByMPI {
+            try relaunchUnderMPI(ranks: ranks, threads: threads, hostfile: hostfile, command: "clip bench train")
+            return
+        }
+        let comm = try makeWorldCommunicator()
+        let reduction: GradientReduction = gradientReduction == "auto"
+            ? (ObjectiveConfiguration.preset(objective)!.loss == .mbcl ? .openclip : .fastclip) : GradientReduction(rawValue: gradientReduction)!
+        let r: TrainBenchResult
+        do {
+            r = try runTrainBenchmark(
+                preset: model, batch: batchSize, threads: threads, train: mode == "train",
+                memory: ActivationMemory(rawValue: memory)!, objective: objective, communicator: comm, reduction: reduction,
+                warmup: warmup, steps: steps)
+        } catch {
+            if comm.size > 1 {
+                FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
+                comm.abort(code: 1)
+            }
+            throw error
+        }
+        (comm as? MPICommunicator)?.finalize()
+        guard comm.isRoot else { return }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             print("RESULT " + String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
+        if r.ranks > 1 { print("data parallel: \(r.ranks) ranks × \(r.threads) thread(s), local batch \(r.batch / r.ranks), gradient reduction \(r.gradientReduction)") }
         print(String(format: "%@ %@%@ batch %d, %d thread(s): %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",
                      r.model, r.mode, r.mode == "train" ? " (\(r.objective))" : "", r.batch, r.threads, r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
         print("kernels: OpenBLAS \(r.blasCore) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), "

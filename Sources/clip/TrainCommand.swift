@@ -155,7 +155,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if ranks > 1 && !MPICommunicator.launchedByMPI {
-            try relaunchUnderMPI()
+            try relaunchUnderMPI(ranks: ranks, threads: threads, hostfile: hostfile, command: "clip train")
             return
         }
         let comm = try makeWorldCommunicator()
@@ -181,30 +181,5 @@ struct Train: ParsableCommand {
                                   chance: trainer.chanceLevels))
         print(String(format: "wall time %@, %.1f samples/s while training; run directory %@",
                      ProgressLine.duration(summary.wallSeconds), 1 / summary.trainSecondsPerSample, out))
-    }
-
-    /// Runs this command again under `mpirun` with `ranks` ranks (threads split between them),
-    /// and exits with its status.
-    func relaunchUnderMPI() throws {
-        var args = Array(CommandLine.arguments.dropFirst())
-        // Drop --ranks/--hostfile/--threads (and their values); the launch sets them.
-        var k = 0
-        while k < args.count {
-            let a = args[k]
-            if ["--ranks", "--hostfile", "--threads"].contains(a) {
-                args.removeSubrange(k..<min(k + 2, args.count))
-            } else if ["--ranks=", "--hostfile=", "--threads="].contains(where: { a.hasPrefix($0) }) {
-                args.remove(at: k)
-            } else {
-                k += 1
-            }
-        }
-        let perRank = max(1, threads / ranks)
-        args += ["--threads", "\(perRank)"]
-        let launch = MPILaunch(ranks: ranks, threadsPerRank: perRank, hostfile: hostfile)
-        let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        print("clip train: launching \(ranks) ranks × \(perRank) thread(s) with mpirun " + launch.arguments(program: program, programArguments: args).joined(separator: " "))
-        let status = try launch.run(program: program, programArguments: args)
-        if status != 0 { throw ExitCode(status) }
     }
 }

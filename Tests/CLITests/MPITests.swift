@@ -120,4 +120,17 @@ struct MPITests {
         #expect(m.split(separator: "\n").count == 3, "metrics.csv: \(m)")
         #expect(m.contains("communication_seconds") && m.contains("all_gather_elements"))
     }
+
+    @Test("clip bench train --ranks 2 reports the figures one process reports, with communication in the profile")
+    func benchRanks() throws {
+        let args = ["bench", "train", "--model", "nano", "--batch-size", "64", "--steps", "3", "--warmup", "1", "--objective", "fastclip-v3"]
+        let one = try runClip(args + ["--threads", "1"])
+        let two = try runClip(args + ["--threads", "2", "--ranks", "2", "--gradient-reduction", "openclip"])
+        #expect(one.status == 0 && two.status == 0, "\(one.err) \(two.err)")
+        for line in ["samples/s", "GFLOP/sample", "peak RSS", "per-phase profile", "optimizer"] {
+            #expect(one.out.contains(line) && two.out.contains(line), "missing '\(line)': \(two.out)")
+        }
+        #expect(two.out.contains("data parallel: 2 ranks × 1 thread(s), local batch 32, gradient reduction openclip"), "\(two.out)")
+        #expect(two.out.contains("communication") && !one.out.contains("communication "), "\(one.out)\n\(two.out)")
+    }
 }

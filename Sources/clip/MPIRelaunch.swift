@@ -1,0 +1,30 @@
+import ArgumentParser
+import Collective
+import Foundation
+
+/// Runs the current command again under `mpirun` with `ranks` ranks, the `threads` split between
+/// them (`--threads` per rank), and returns when the job ends; throws its exit status if non-zero.
+/// `--ranks`, `--hostfile` and `--threads` are replaced by what the launch sets.
+func relaunchUnderMPI(ranks: Int, threads: Int, hostfile: String?, command: String) throws {
+    var args = Array(CommandLine.arguments.dropFirst())
+    var k = 0
+    while k < args.count {
+        let a = args[k]
+        if ["--ranks", "--hostfile", "--threads"].contains(a) {
+            args.removeSubrange(k..<min(k + 2, args.count))
+        } else if ["--ranks=", "--hostfile=", "--threads="].contains(where: { a.hasPrefix($0) }) {
+            args.remove(at: k)
+        } else {
+            k += 1
+        }
+    }
+    let perRank = max(1, threads / ranks)
+    args += ["--threads", "\(perRank)"]
+    let launch = MPILaunch(ranks: ranks, threadsPerRank: perRank, hostfile: hostfile)
+    let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+    print("\(command): launching \(ranks) ranks × \(perRank) thread(s) with mpirun "
+          + launch.arguments(program: program, programArguments: args).joined(separator: " "))
+    fflush(nil)  // all C streams: the launch line before the ranks' output
+    let status = try launch.run(program: program, programArguments: args)
+    if status != 0 { throw ExitCode(status) }
+}
