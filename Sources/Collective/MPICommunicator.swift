@@ -27,10 +27,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             let rc = MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
             guard rc == MPI_SUCCESS else { throw CollectiveError(call: "MPI_Init_thread", rank: -1, message: "code \(rc)") }
         }
-        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)
         var r: Int32 = 0, s: Int32 = 0
-        MPI_Comm_rank(MPI_COMM_WORLD, &r)
-        MPI_Comm_size(MPI_COMM_WORLD, &s)
+        for (rc, call) in [
+            (MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler"),
+            (MPI_Comm_rank(MPI_COMM_WORLD, &r), "MPI_Comm_rank"), (MPI_Comm_size(MPI_COMM_WORLD, &s), "MPI_Comm_size"),
+        ] where rc != MPI_SUCCESS {
+            throw CollectiveError(call: call, rank: -1, message: "code \(rc)")
+        }
         rank = Int(r)
         size = Int(s)
         var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
