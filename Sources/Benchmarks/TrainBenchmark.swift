@@ -144,8 +144,28 @@ public func runTrainBenchmark(
                 if prof.isEnabled { objectiveCommunication += comm.statistics.blockingSeconds - before }
                 if comm.isRoot { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
             }
-            model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
-            if comm.size > 1 { try prof.measure(.communication) { try comm.allReduceSum(store.grads.pointer, count: store.grads.count) } }
+            // As the trainer: the text tower's bucket (with logit_scale) overlaps the vision backward.
+            var pending: PendingCollective?
+            var failure: Error?
+            let split = model.visionParameterOffset
+            if comm.size > 1 {
+                model.backward(
+                    dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts,
+                    textDone: {
+                        do { pending = try prof.measure(.communication) { try comm.startAllReduceSum(store.grads.pointer, count: split) } } catch { failure = error }
+                    },
+                    afterBlock: {
+                        guard let p = pending, failure == nil else { return }
+                        do { try prof.measure(.communication) { try comm.poll(p) } } catch { failure = error }
+                    })
+                if let failure { throw failure }
+                try prof.measure(.communication) {
+                    try comm.allReduceSum(store.grads.pointer + split, count: store.grads.count - split)
+                    if let p = pending { try comm.wait(p) }
+                }
+            } else {
+                model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
+            }
             prof.measure(.optimizer) { optimizer.update(store, groups: groups) }
             model.clampLogitScale()
         } else {

@@ -104,11 +104,26 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
 
     /// Both towers backward from dL/d(image features) and dL/d(text features), (B, E) each;
     /// accumulates into `store.grads`.
+    ///
+    /// The text tower runs first. Its gradients, and `logit_scale`'s, are final once `textDone`
+    /// runs: the parameters before `visionParameterOffset` in the flat buffer. A data-parallel
+    /// trainer starts their all-reduce there and lets it progress in `afterBlock`, which runs
+    /// after each vision block.
     @inlinable
-    public func backward(dImageFeatures: UnsafePointer<T>, dTextFeatures: UnsafePointer<T>, activations a: Activations) {
+    public func backward(
+        dImageFeatures: UnsafePointer<T>, dTextFeatures: UnsafePointer<T>, activations a: Activations,
+        textDone: (() -> Void)? = nil, afterBlock: (() -> Void)? = nil
+    ) {
         if a.workspace.isForwardOnly { fatalError("CLIPModel.backward: these activations were made for inference (forward only)") }
         text.backward(dTextFeatures, buffers: a.text, params: store)
-        vision.backward(dImageFeatures, buffers: a.vision, params: store)
+        textDone?()
+        vision.backward(dImageFeatures, buffers: a.vision, params: store, afterBlock: afterBlock)
+    }
+
+    /// Where the vision tower's parameters start in the flat buffer: the text tower and
+    /// `logit_scale` come before it.
+    public var visionParameterOffset: Int {
+        store.layout.views.filter { $0.name.hasPrefix("visual.") }.map(\.offset).min() ?? store.layout.totalCount
     }
 }
 

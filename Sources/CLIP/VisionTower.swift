@@ -115,7 +115,7 @@ public struct VisionTower: Sendable {
     /// Accumulates every parameter gradient of the tower from dL/dfeatures (B, E). Needs the
     /// buffers of the forward pass with the full batch.
     @inlinable
-    public func backward<T: Scalar>(_ dFeatures: UnsafePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) {
+    public func backward<T: Scalar>(_ dFeatures: UnsafePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>, afterBlock: (() -> Void)? = nil) {
         let batch = buffers.batch, w = config.width, t = config.tokens, np = patch.patches, rows = batch * t
         let e = embedDimension
         // features = pooledLN · proj
@@ -128,7 +128,7 @@ public struct VisionTower: Sendable {
         // Only the class-token rows of the last hidden state receive gradient.
         let dOut = buffers.transformer.zeroedOutputGradient()
         for b in 0..<batch { (dOut + b * t * w).update(from: buffers.dPooled + b * w, count: w) }
-        let dy = transformer.backward(input: buffers.lnPreOut, buffers: buffers.transformer, params: params)
+        let dy = transformer.backward(input: buffers.lnPreOut, buffers: buffers.transformer, params: params, afterBlock: afterBlock)
         let dx = buffers.dTokens
         dx.update(repeating: 0, count: rows * w)
         Profiler.shared.measure(.layerNorm) {

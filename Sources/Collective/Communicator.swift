@@ -39,10 +39,11 @@ public struct CollectiveError: Error, CustomStringConvertible {
     public var description: String { "rank \(rank): \(call) failed: \(message)" }
 }
 
-/// Per-kind totals: calls, elements and bytes (of each call's per-rank input buffer: the `count`
-/// of an all-reduce or broadcast, the send count of an all-gather, the whole send buffer of a
-/// reduce-scatter), seconds blocked in the call, and for non-blocking calls the seconds between
-/// start and wait (communication overlapped with computation).
+/// Per-kind totals: calls; elements and bytes of each call's per-rank payload n, from which the
+/// ring volumes of FastCLIP §7.3 follow: an all-gather's per-rank contribution (moves (K−1)n), a
+/// reduce-scatter's per-rank result (moves (K−1)n), an all-reduce's or broadcast's buffer (an
+/// all-reduce moves 2(K−1)n/K); seconds blocked in calls; and for non-blocking calls the seconds
+/// between start and wait (communication overlapped with computation).
 public struct CollectiveTotals: Sendable, Codable, Equatable {
     public var calls = 0
     public var elements = 0

@@ -25,14 +25,15 @@ public struct MPILaunch: Sendable, Equatable {
 
     /// The arguments after `mpirun`, then the program and its arguments:
     /// - `-np K`, `--bind-to none` (Open MPI binds each rank to one core by default, which would
-    ///   starve the rank's BLAS threads), `--oversubscribe` when K·threads exceeds the cores here;
+    ///   starve the rank's BLAS threads); on one machine `--oversubscribe`, since Open MPI counts
+    ///   one slot per physical core and refuses more ranks than slots (harmless otherwise);
     /// - `-x OPENBLAS_NUM_THREADS=t` and `-x CLIPLAB_THREADS=t` (threads per rank);
     /// - `-x OMPI_MCA_btl_vader_single_copy_mechanism=none` (containers without CAP_SYS_PTRACE
     ///   fail the single-copy path with "Read -1, expected …");
     /// - `--allow-run-as-root` only when root; `--hostfile F` when given.
     public func arguments(program: String, programArguments: [String]) -> [String] {
         var a = ["-np", "\(ranks)", "--bind-to", "none"]
-        if hostfile == nil && ranks * threadsPerRank > cores { a.append("--oversubscribe") }
+        if hostfile == nil { a.append("--oversubscribe") }
         if asRoot { a.append("--allow-run-as-root") }
         if let h = hostfile { a += ["--hostfile", h] }
         a += [

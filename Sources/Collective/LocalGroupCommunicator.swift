@@ -10,13 +10,20 @@ public final class LocalGroup: @unchecked Sendable {
     let condition = NSCondition()
     var arrived = 0
     var generation = 0
-    var posted: [UnsafeRawPointer?]
+    /// Set when a rank's thread failed: the others leave their barriers with an error instead of
+    /// waiting forever.
+    var failed = false
+    /// Each rank's posted buffer, one slot per rank (raw storage: threads write distinct slots).
+    let posted: UnsafeMutablePointer<UnsafeRawPointer?>
 
     public init(size: Int) {
         precondition(size >= 1, "LocalGroup: size must be ≥ 1")
         self.size = size
-        posted = [UnsafeRawPointer?](repeating: nil, count: size)
+        posted = .allocate(capacity: size)
+        posted.initialize(repeating: nil, count: size)
     }
+
+    deinit { posted.deallocate() }
 
     /// The communicators of the group's ranks, one per thread.
     public func communicators() -> [LocalGroupCommunicator] { (0..<size).map { LocalGroupCommunicator(group: self, rank: $0) } }
@@ -30,7 +37,10 @@ public final class LocalGroup: @unchecked Sendable {
             done.enter()
             let comm = comms[r]
             let thread = Thread {
-                do { try body(r, comm) } catch { errors.set(error) }
+                do { try body(r, comm) } catch {
+                    errors.set(error)
+                    self.fail()
+                }
                 done.leave()
             }
             thread.stackSize = 16 << 20
@@ -40,8 +50,16 @@ public final class LocalGroup: @unchecked Sendable {
         if let e = errors.error { throw e }
     }
 
-    func barrier() {
+    func fail() {
         condition.lock()
+        failed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func barrier(rank: Int) throws {
+        condition.lock()
+        defer { condition.unlock() }
         let g = generation
         arrived += 1
         if arrived == size {
@@ -49,9 +67,9 @@ public final class LocalGroup: @unchecked Sendable {
             generation += 1
             condition.broadcast()
         } else {
-            while generation == g { condition.wait() }
+            while generation == g && !failed { condition.wait() }
         }
-        condition.unlock()
+        if failed { throw CollectiveError(call: "barrier", rank: rank, message: "another rank of the group failed") }
     }
 }
 
@@ -79,21 +97,21 @@ public final class LocalGroupCommunicator: Communicator, @unchecked Sendable {
 
     /// Posts `pointer`, waits for every rank, runs `read` (which may read every rank's post),
     /// then waits again so no rank changes its buffer while another still reads it.
-    private func exchange(_ pointer: UnsafeRawPointer, _ read: ([UnsafeRawPointer]) -> Void) {
+    private func exchange(_ pointer: UnsafeRawPointer, _ read: ([UnsafeRawPointer]) -> Void) throws {
         group.posted[rank] = pointer
-        group.barrier()
-        read(group.posted.map { $0! })
-        group.barrier()
+        try group.barrier(rank: rank)
+        read((0..<size).map { group.posted[$0]! })
+        try group.barrier(rank: rank)
     }
 
     public func barrier() throws {
-        group.barrier()
+        try group.barrier(rank: rank)
         statistics.record(.barrier, elements: 0, bytes: 0, blocking: 0)
     }
 
     public func broadcast<T: CollectiveScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int, root: Int) throws {
         var copy = [T](repeating: T.zero, count: count)
-        exchange(UnsafeRawPointer(buffer)) { posts in
+        try exchange(UnsafeRawPointer(buffer)) { posts in
             let src = posts[root].assumingMemoryBound(to: T.self)
             for i in 0..<count { copy[i] = src[i] }
         }
@@ -102,7 +120,7 @@ public final class LocalGroupCommunicator: Communicator, @unchecked Sendable {
     }
 
     public func allGather<T: CollectiveScalar>(_ send: UnsafePointer<T>, count: Int, into receive: UnsafeMutablePointer<T>) throws {
-        exchange(UnsafeRawPointer(send)) { posts in
+        try exchange(UnsafeRawPointer(send)) { posts in
             for (q, p) in posts.enumerated() {
                 let src = p.assumingMemoryBound(to: T.self)
                 for i in 0..<count { receive[q * count + i] = src[i] }
@@ -114,7 +132,7 @@ public final class LocalGroupCommunicator: Communicator, @unchecked Sendable {
     /// Sums in rank order (0, 1, …), the same order on every rank, so all ranks get equal bits.
     public func allReduceSum<T: CollectiveScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int) throws {
         var sum = [T](repeating: T.zero, count: count)
-        exchange(UnsafeRawPointer(buffer)) { posts in
+        try exchange(UnsafeRawPointer(buffer)) { posts in
             for p in posts {
                 let src = p.assumingMemoryBound(to: T.self)
                 for i in 0..<count { sum[i] = sum[i] + src[i] }
@@ -127,15 +145,14 @@ public final class LocalGroupCommunicator: Communicator, @unchecked Sendable {
     public func reduceScatterSum<T: CollectiveScalar>(_ send: UnsafePointer<T>, into receive: UnsafeMutablePointer<T>, countPerRank: Int) throws {
         var sum = [T](repeating: T.zero, count: countPerRank)
         let offset = rank * countPerRank
-        exchange(UnsafeRawPointer(send)) { posts in
+        try exchange(UnsafeRawPointer(send)) { posts in
             for p in posts {
                 let src = p.assumingMemoryBound(to: T.self) + offset
                 for i in 0..<countPerRank { sum[i] = sum[i] + src[i] }
             }
         }
         for i in 0..<countPerRank { receive[i] = sum[i] }
-        let n = countPerRank * size
-        statistics.record(.reduceScatter, elements: n, bytes: n * MemoryLayout<T>.stride, blocking: 0)
+        statistics.record(.reduceScatter, elements: countPerRank, bytes: countPerRank * MemoryLayout<T>.stride, blocking: 0)
     }
 
     /// Deferred: the sum happens in `wait` (all ranks wait in the same order).

@@ -26,14 +26,18 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             var provided: Int32 = 0
             let rc = MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
             guard rc == MPI_SUCCESS else { throw CollectiveError(call: "MPI_Init_thread", rank: -1, message: "code \(rc)") }
+            // Only the main thread calls MPI (the worker threads compute), so FUNNELED suffices.
+            guard provided >= Int32(MPI_THREAD_FUNNELED) else {
+                throw CollectiveError(call: "MPI_Init_thread", rank: -1, message: "the library provides thread level \(provided), below MPI_THREAD_FUNNELED")
+            }
         }
         var r: Int32 = 0, s: Int32 = 0
-        for (rc, call) in [
-            (MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler"),
-            (MPI_Comm_rank(MPI_COMM_WORLD, &r), "MPI_Comm_rank"), (MPI_Comm_size(MPI_COMM_WORLD, &s), "MPI_Comm_size"),
-        ] where rc != MPI_SUCCESS {
-            throw CollectiveError(call: call, rank: -1, message: "code \(rc)")
-        }
+        var rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)
+        guard rc == MPI_SUCCESS else { throw CollectiveError(call: "MPI_Comm_set_errhandler", rank: -1, message: "code \(rc)") }
+        rc = MPI_Comm_rank(MPI_COMM_WORLD, &r)
+        guard rc == MPI_SUCCESS else { throw CollectiveError(call: "MPI_Comm_rank", rank: -1, message: "code \(rc)") }
+        rc = MPI_Comm_size(MPI_COMM_WORLD, &s)
+        guard rc == MPI_SUCCESS else { throw CollectiveError(call: "MPI_Comm_size", rank: Int(r), message: "code \(rc)") }
         rank = Int(r)
         size = Int(s)
         var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
@@ -46,10 +50,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public var summary: String { "\(libraryVersion), \(size) rank\(size == 1 ? "" : "s")" }
 
     /// Ends MPI for this process (after the last collective); called once, by the owner.
-    public func finalize() {
+    public func finalize() throws {
         guard !finalized else { return }
         finalized = true
-        MPI_Finalize()
+        try check(MPI_Finalize(), "MPI_Finalize")
     }
 
     func check(_ rc: Int32, _ call: String) throws {
@@ -70,8 +74,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
-    static func count(_ n: Int, _ call: String) throws -> Int32 {
-        guard n >= 0, n <= Int(Int32.max) else { throw CollectiveError(call: call, rank: -1, message: "count \(n) outside 0...\(Int32.max)") }
+    func checkedCount(_ n: Int, _ call: String) throws -> Int32 {
+        guard n >= 0, n <= Int(Int32.max) else { throw CollectiveError(call: call, rank: rank, message: "count \(n) outside 0...\(Int32.max)") }
         return Int32(n)
     }
 
@@ -84,37 +88,36 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func broadcast<T: CollectiveScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int, root: Int) throws {
         guard root >= 0 && root < size else { throw CollectiveError(call: "MPI_Bcast", rank: rank, message: "root \(root) outside 0..<\(size)") }
         let t0 = ContinuousClock.now
-        try check(MPI_Bcast(buffer, try Self.count(count, "MPI_Bcast"), Self.datatype(T.self), Int32(root), MPI_COMM_WORLD), "MPI_Bcast")
+        try check(MPI_Bcast(buffer, try checkedCount(count, "MPI_Bcast"), Self.datatype(T.self), Int32(root), MPI_COMM_WORLD), "MPI_Bcast")
         statistics.record(.broadcast, elements: count, bytes: count * MemoryLayout<T>.stride, blocking: elapsedSeconds(since: t0))
     }
 
     public func allGather<T: CollectiveScalar>(_ send: UnsafePointer<T>, count: Int, into receive: UnsafeMutablePointer<T>) throws {
         let t0 = ContinuousClock.now
-        let n = try Self.count(count, "MPI_Allgather"), type = Self.datatype(T.self)
+        let n = try checkedCount(count, "MPI_Allgather"), type = Self.datatype(T.self)
         try check(MPI_Allgather(send, n, type, receive, n, type, MPI_COMM_WORLD), "MPI_Allgather")
         statistics.record(.allGather, elements: count, bytes: count * MemoryLayout<T>.stride, blocking: elapsedSeconds(since: t0))
     }
 
     public func allReduceSum<T: CollectiveScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int) throws {
         let t0 = ContinuousClock.now
-        try check(MPI_Allreduce(MPI_IN_PLACE, buffer, try Self.count(count, "MPI_Allreduce"), Self.datatype(T.self), MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce")
+        try check(MPI_Allreduce(MPI_IN_PLACE, buffer, try checkedCount(count, "MPI_Allreduce"), Self.datatype(T.self), MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce")
         statistics.record(.allReduce, elements: count, bytes: count * MemoryLayout<T>.stride, blocking: elapsedSeconds(since: t0))
     }
 
     public func reduceScatterSum<T: CollectiveScalar>(_ send: UnsafePointer<T>, into receive: UnsafeMutablePointer<T>, countPerRank: Int) throws {
         let t0 = ContinuousClock.now
         try check(
-            MPI_Reduce_scatter_block(send, receive, try Self.count(countPerRank, "MPI_Reduce_scatter_block"), Self.datatype(T.self), MPI_SUM, MPI_COMM_WORLD),
+            MPI_Reduce_scatter_block(send, receive, try checkedCount(countPerRank, "MPI_Reduce_scatter_block"), Self.datatype(T.self), MPI_SUM, MPI_COMM_WORLD),
             "MPI_Reduce_scatter_block")
-        let n = countPerRank * size
-        statistics.record(.reduceScatter, elements: n, bytes: n * MemoryLayout<T>.stride, blocking: elapsedSeconds(since: t0))
+        statistics.record(.reduceScatter, elements: countPerRank, bytes: countPerRank * MemoryLayout<T>.stride, blocking: elapsedSeconds(since: t0))
     }
 
     public func startAllReduceSum<T: CollectiveScalar>(_ buffer: UnsafeMutablePointer<T>, count: Int) throws -> PendingCollective {
         let t0 = ContinuousClock.now
         var request: MPI_Request? = MPI_REQUEST_NULL
         try check(
-            MPI_Iallreduce(MPI_IN_PLACE, buffer, try Self.count(count, "MPI_Iallreduce"), Self.datatype(T.self), MPI_SUM, MPI_COMM_WORLD, &request),
+            MPI_Iallreduce(MPI_IN_PLACE, buffer, try checkedCount(count, "MPI_Iallreduce"), Self.datatype(T.self), MPI_SUM, MPI_COMM_WORLD, &request),
             "MPI_Iallreduce")
         let pending = PendingCollective(kind: .allReduceAsync, elements: count, bytes: count * MemoryLayout<T>.stride, request: request)
         statistics.record(.allReduceAsync, elements: 0, bytes: 0, blocking: elapsedSeconds(since: t0), call: false)

@@ -88,7 +88,11 @@ public struct Transformer: Sendable {
     /// through every block (accumulating the parameter gradients); returns dL/dx, (B·T, C), in one
     /// of the scratch buffers (valid until the next backward). `x` is the forward input.
     @inlinable
-    public func backward<T: Scalar>(input x: UnsafePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>) -> UnsafePointer<T> {
+    /// `afterBlock` runs after each block's backward (a data-parallel trainer lets a non-blocking
+    /// gradient all-reduce progress there).
+    public func backward<T: Scalar>(
+        input x: UnsafePointer<T>, buffers: Buffers<T>, params: ParameterStore<T>, afterBlock: (() -> Void)? = nil
+    ) -> UnsafePointer<T> {
         let n = buffers.batch * buffers.tokens * width
         var dy = buffers.dA, dx = buffers.dB
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
@@ -101,6 +105,7 @@ public struct Transformer: Sendable {
             dx.update(repeating: 0, count: n)
             blocks[l].backward(dy, x: blockInput, dx: dx, buffers: buffers.blocks[l], params: params)
             swap(&dy, &dx)
+            afterBlock?()
         }
         return UnsafePointer(dy)
     }

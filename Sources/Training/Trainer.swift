@@ -311,11 +311,35 @@ public final class Trainer {
         }
         // The s-gradient is global: added once, on rank 0, before the sum over ranks.
         if logitScaleGroup != nil && comm.isRoot { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
-        model.backward(dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer, activations: activations)
+        // Every rank's objective is normalised by the global batch: the gradients add up (one sum
+        // over the flat buffer). Overlapped: the text tower's bucket (with logit_scale) starts as
+        // soon as its backward is done and progresses after each vision block; the vision bucket
+        // follows the backward.
+        var pending: PendingCollective?
+        var failure: Error?
+        let split = model.visionParameterOffset
+        if comm.size > 1 && config.overlapCommunication {
+            model.backward(
+                dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer, activations: activations,
+                textDone: {
+                    do { pending = try comm.startAllReduceSum(store.grads.pointer, count: split) } catch { failure = error }
+                },
+                afterBlock: {
+                    guard let p = pending, failure == nil else { return }
+                    do { try comm.poll(p) } catch { failure = error }
+                })
+        } else {
+            model.backward(dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer, activations: activations)
+        }
+        if let failure { throw failure }
         let computeSeconds = elapsed(since: computeStart)
         let inCompute = comm.statistics.blockingSeconds - before.values.reduce(0) { $0 + $1.blockingSeconds }
-        // Every rank's objective is normalised by the global batch: the gradients add up.
-        if comm.size > 1 { try comm.allReduceSum(store.grads.pointer, count: store.grads.count) }
+        if let p = pending {
+            try comm.allReduceSum(store.grads.pointer + split, count: store.grads.count - split)
+            try comm.wait(p)
+        } else if comm.size > 1 {
+            try comm.allReduceSum(store.grads.pointer, count: store.grads.count)
+        }
         if let c = config.gradientClipNorm { clipGradientNorm(store, maxNorm: c) }
         let lr = schedule(globalStep)
         for g in groups.indices { groups[g].learningRate = lr }
@@ -345,6 +369,29 @@ public final class Trainer {
             "all_reduce_elements": delta(.allReduce) { Double($0.elements) } + delta(.allReduceAsync) { Double($0.elements) },
         ]
         return StepRecord(stats: stats, lr: lr, lrTau: lrTau, timing: timing)
+    }
+
+    /// With several ranks: whether every rank's parameters are still bit-identical to rank 0's
+    /// (MPI does not promise equal bits from an all-reduce on every rank). Compares checksums; on a
+    /// difference, copies rank 0's parameters and moments to all. Returns a line for the log.
+    func checkRanksAgree() throws -> String? {
+        let comm = communicator
+        guard comm.size > 1 else { return nil }
+        let store = model.store
+        var sums = [0.0, 0.0]
+        for i in 0..<store.values.count {
+            let v = Double(store.values.pointer[i])
+            sums[0] += v
+            sums[1] += v * Double(i % 977 + 1)
+        }
+        var all = [Double](repeating: 0, count: 2 * comm.size)
+        try sums.withUnsafeBufferPointer { s in try all.withUnsafeMutableBufferPointer { try comm.allGather(s.baseAddress!, count: 2, into: $0.baseAddress!) } }
+        let agree = (1..<comm.size).allSatisfy { all[2 * $0] == all[0] && all[2 * $0 + 1] == all[1] }
+        if agree { return "parameters identical on all \(comm.size) ranks" }
+        for buffer in [store.values, store.firstMoment, store.secondMoment] {
+            try comm.broadcast(buffer.pointer, count: buffer.count, root: 0)
+        }
+        return "parameters differed between ranks (checksums \(all)); re-synchronised from rank 0"
     }
 
     func elapsed(since t: ContinuousClock.Instant) -> Double {
@@ -404,6 +451,7 @@ public final class Trainer {
             }
             progress?.finish()
             trainSeconds += Date().timeIntervalSince(epochStart)
+            let consistency = try checkRanksAgree()
             guard root else {
                 // The other ranks go on to the next epoch; rank 0's evaluation and checkpoint
                 // happen while they wait in the next step's first collective.
@@ -422,6 +470,7 @@ public final class Trainer {
             if !gamma.isNaN { line += String(format: ", γ %.3f, mean log u %.3f", gamma, row["log_u_mean"]!) }
             if evaluate { line += String(format: ", eval_mean %.4f", row["eval_mean"]!) }
             log.say(line)
+            if let consistency { log.say(consistency) }
             if config.checkpoints {
                 let path = config.output + "/checkpoints/epoch_\(epoch + 1).safetensors"
                 var meta = TokenizerMetadata.entries(kind: tokenizerKind, tokenizer: tokenizer)

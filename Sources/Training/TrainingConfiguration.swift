@@ -35,6 +35,9 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// How feature gradients reach their owners when several ranks train (FastCLIP §7):
     /// `openclip` (all-gather + reduce-scatter) or `fastclip` (all-gather of per-sample scalars).
     public var gradientReduction: GradientReduction = .openclip
+    /// Overlap the parameter-gradient all-reduce with the backward pass (two buckets: the text
+    /// tower's starts while the vision tower's backward runs).
+    public var overlapCommunication: Bool = true
     /// Threads for OpenBLAS and the element-wise kernels.
     public var threads: Int = 1
     /// What the training step keeps for backward: `full` (fastest) or `recompute` (activation

@@ -72,7 +72,7 @@ struct BenchTrain: ParsableCommand {
             }
             throw error
         }
-        (comm as? MPICommunicator)?.finalize()
+        try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
         if json {
             let enc = JSONEncoder()

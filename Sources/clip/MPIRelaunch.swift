@@ -18,7 +18,8 @@ func relaunchUnderMPI(ranks: Int, threads: Int, hostfile: String?, command: Stri
             k += 1
         }
     }
-    let perRank = max(1, threads / ranks)
+    // On this machine the threads are split between the ranks; with a hostfile --threads is per rank.
+    let perRank = hostfile == nil ? max(1, threads / ranks) : threads
     args += ["--threads", "\(perRank)"]
     let launch = MPILaunch(ranks: ranks, threadsPerRank: perRank, hostfile: hostfile)
     let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
@@ -27,4 +28,14 @@ func relaunchUnderMPI(ranks: Int, threads: Int, hostfile: String?, command: Stri
     fflush(nil)  // all C streams: the launch line before the ranks' output
     let status = try launch.run(program: program, programArguments: args)
     if status != 0 { throw ExitCode(status) }
+}
+
+/// The default thread count of a process: $CLIPLAB_THREADS when set (the launcher sets it), else
+/// this machine's cores divided by the ranks mpirun started on it, else all cores.
+func defaultThreads() -> Int {
+    let env = ProcessInfo.processInfo.environment
+    if let t = env["CLIPLAB_THREADS"].flatMap(Int.init), t >= 1 { return t }
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    if let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local >= 1 { return max(1, cores / local) }
+    return cores
 }

@@ -18,6 +18,15 @@ struct SelfTestCollectives: ParsableCommand {
 
     func run() throws {
         let comm = try makeWorldCommunicator()
+        do { try check(comm) } catch {
+            // A failed collective on one rank must not leave the others waiting.
+            FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
+            if comm.size > 1 { comm.abort(code: 1) }
+            throw error
+        }
+    }
+
+    func check(_ comm: any Communicator) throws {
         let r = comm.rank, k = comm.size
         var failures: [String] = []
         func expect(_ ok: Bool, _ what: String) { if !ok { failures.append(what) } }
@@ -62,7 +71,7 @@ struct SelfTestCollectives: ParsableCommand {
         } else {
             print("rank \(r)/\(k) FAILED: " + failures.joined(separator: "; "))
         }
-        (comm as? MPICommunicator)?.finalize()
+        try (comm as? MPICommunicator)?.finalize()
         if !failures.isEmpty { throw ExitCode(1) }
     }
 }

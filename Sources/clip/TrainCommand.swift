@@ -45,7 +45,7 @@ struct Train: ParsableCommand {
     @Option(help: "Adam β₂.") var beta2 = 0.98
     @Option(help: "Adam ε.") var eps = 1e-6
     @Option(help: "Clip gradients to this global norm (default: no clipping).") var gradClipNorm: Double?
-    @Option(help: "Threads (default: all cores).") var threads = Threads.available
+    @Option(help: "Threads (default: all cores; under mpirun, the cores divided by the ranks on this machine).") var threads = defaultThreads()
     @Option(help: "Activations kept for backward: full (fastest) or recompute (activation checkpointing: less memory, about +25% compute, same results).")
     var activationMemory = "full"
     @Option(help: "Objective preset: \(ObjectiveConfiguration.presetNames.joined(separator: ", ")).") var objective = "openclip"
@@ -64,9 +64,11 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(help: "Data-parallel ranks: re-launches itself under mpirun with K ranks (or run mpirun -np K clip train … yourself).")
     var ranks = 1
-    @Option(help: "An Open MPI hostfile for ranks on several machines (with --ranks).") var hostfile: String?
+    @Option(help: "An Open MPI hostfile for ranks on several machines (with --ranks; --threads is then per rank).") var hostfile: String?
     @Option(help: "Feature-gradient reduction across ranks: auto (fastclip for FastCLIP's objectives, openclip for OpenCLIP's), openclip or fastclip.")
     var gradientReduction = "auto"
+    @Flag(help: "Sum the parameter gradients after the backward pass instead of overlapping the text tower's share with the vision tower's backward.")
+    var noOverlap = false
     @Option(help: "Tokenizer: auto, clip or trained.") var tokenizer = "auto"
     @Option(help: "Vocabulary size of a trained tokenizer.") var vocabSize = 2048
     @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
@@ -108,6 +110,7 @@ struct Train: ParsableCommand {
         c.evalEvery = evalEvery
         c.checkpoints = !noCheckpoints
         c.output = out
+        c.overlapCommunication = !noOverlap
         switch gradientReduction {
         case "auto": c.gradientReduction = c.objective.loss == .mbcl ? .openclip : .fastclip
         default:
@@ -149,6 +152,9 @@ struct Train: ParsableCommand {
     func validate() throws {
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
         if let h = hostfile, !FileManager.default.fileExists(atPath: h) { throw ValidationError("--hostfile: \(h) does not exist") }
+        if resume == nil && batchSize % ranks != 0 {
+            throw ValidationError("--batch-size: the global batch \(batchSize) must split evenly over --ranks \(ranks)")
+        }
         if resume != nil { return }
         do { try configuration().validate() } catch let e as TrainingError { throw ValidationError(e.description) }
     }
@@ -175,7 +181,7 @@ struct Train: ParsableCommand {
             }
             throw error
         }
-        (comm as? MPICommunicator)?.finalize()
+        try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
         print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
                                   chance: trainer.chanceLevels))

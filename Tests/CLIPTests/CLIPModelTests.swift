@@ -180,4 +180,15 @@ struct CLIPModelTests {
                 == model.embedImages(images.pointer, count: b, activations: training))
         #expect(model.embedTexts(ids, count: b, activations: inference) == model.embedTexts(ids, count: b, activations: training))
     }
+
+    @Test("The vision tower's parameters follow every other parameter in the flat buffer (the overlapped all-reduce's split)",
+          arguments: ["nano", "tiny", "small"])
+    func visionParametersLast(preset: String) throws {
+        let model = try CLIPModel<Float>(try #require(CLIPConfiguration.preset(preset)))
+        let split = model.visionParameterOffset
+        #expect(split > 0 && split < model.store.layout.totalCount)
+        for v in model.store.layout.views {
+            if v.name.hasPrefix("visual.") { #expect(v.offset >= split, "\(v.name)") } else { #expect(v.offset + v.count <= split, "\(v.name)") }
+        }
+    }
 }

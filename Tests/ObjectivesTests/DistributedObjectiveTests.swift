@@ -19,7 +19,9 @@ final class RankResults: @unchecked Sendable {
 
 @Suite("Distributed objectives against the single-process closed forms", .serialized)
 struct DistributedObjectiveTests {
-    static let cases: [(String, GradientReduction, Int)] = ["openclip", "fastclip-v1", "fastclip-v0", "fastclip-v3", "fastclip-v2"].flatMap { preset in
+    static let cases: [(String, GradientReduction, Int)] = [
+        "openclip", "fastclip-v1", "fastclip-v0", "fastclip-v3", "fastclip-v2", "fastclip-v3 exact", "fastclip-v2 unshifted",
+    ].flatMap { preset in
         GradientReduction.allCases.flatMap { reduction in [1, 2, 4].map { (preset, reduction, $0) } }
     }
 
@@ -27,7 +29,10 @@ struct DistributedObjectiveTests {
     func matchesSingleProcess(preset: String, reduction: GradientReduction, ranks: Int) throws {
         Threads.set(1)
         let bGlobal = 8, e = 5, count = 20, steps = 2
-        var config = try #require(ObjectiveConfiguration.preset(preset))
+        // "exact": τ-derivative weight 0.5; "unshifted": ε on the true scale.
+        var config = try #require(ObjectiveConfiguration.preset(String(preset.split(separator: " ")[0])))
+        if preset.hasSuffix("exact") { config.tauDerivativeWeight = 0.5 }
+        if preset.hasSuffix("unshifted") { config.epsilonScale = .unshifted }
         config.epsilon = 1e-6
         config.gammaDecayEpochs = 2
         let adam = AdamHyperparameters(beta1: 0.9, beta2: 0.98, epsilon: 1e-6)
