@@ -62,6 +62,7 @@ let package = Package(
             name: "Objectives",
             dependencies: ["Compute", "Layers", "Collective", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: hotSwiftSettings),
+        .target(name: "Workbench", dependencies: []),
         .target(
             name: "Collective",
             dependencies: ["CMPI"],
@@ -91,6 +92,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["clip", "Data", "Collective", "CLIP"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Data"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Collective", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
     ]
