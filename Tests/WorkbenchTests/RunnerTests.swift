@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import Workbench
+
+/// Counts executor calls from the runner.
+final class Calls: @unchecked Sendable {
+    var runs: [String] = []
+}
+
+@Suite("Workbench: running a study")
+struct RunnerTests {
+    let study = Study(
+        name: "toy", title: "Toy", mirrors: "none",
+        base: ["lr": 0.5],
+        factors: [.over("schedule", ["cosine", "constant"])],
+        presets: [.smoke: PresetScale(seeds: 2, ["epochs": 2]), .quick: PresetScale(seeds: 2, ["epochs": 3]), .full: PresetScale(seeds: 3, ["epochs": 9])])
+
+    /// A fake training run: metric = epoch·(1 + seed) + (constant ? 10 : 0), written as metrics.csv.
+    func executor(_ calls: Calls) -> RunExecutor {
+        { run, dir in
+            calls.runs.append(run.id)
+            let epochs = run.settings["epochs"]!.intValue!
+            let offset = run.settings["schedule"] == "constant" ? 10.0 : 0
+            var text = "epoch,eval_mean\n"
+            for e in 0...epochs { text += "\(e),\(CSV.format(Double(e) * Double(1 + run.seed) + offset))\n" }
+            try text.write(toFile: dir + "/metrics.csv", atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test("Runs once, then every run is a cache hit; another code version runs again")
+    func cache() throws {
+        let root = NSTemporaryDirectory() + "study-cache-\(UUID().uuidString)"
+        let calls = Calls()
+        var lines: [String] = []
+        var runner = StudyRunner(study: study, cacheRoot: root, codeVersion: "v1")
+        runner.report = { lines.append($0) }
+        let first = try runner.run(preset: .smoke, executor: executor(calls))
+        #expect(calls.runs.count == 4)
+        #expect(lines.first == "study toy (smoke): 4 runs, 0 cached, 4 to run")
+        #expect(lines.contains { $0.hasPrefix("run 2/4: cosine, seed 1 [") && $0.contains("ETA") })
+        let again = try runner.run(preset: .smoke, executor: executor(calls))
+        #expect(calls.runs.count == 4, "a finished run ran again")
+        #expect(lines.last == "study toy (smoke): 4 runs, 4 cached, 0 to run")
+        #expect(again.runsCSV() == first.runsCSV())
+        // More seeds run only the new ones.
+        _ = try runner.run(preset: .smoke, seeds: 3, executor: executor(calls))
+        #expect(calls.runs.count == 6)
+        let other = StudyRunner(study: study, cacheRoot: root, codeVersion: "v2")
+        _ = try other.run(preset: .smoke, executor: executor(calls))
+        #expect(calls.runs.count == 10)
+    }
+
+    @Test("runs.csv and summary.csv, exactly")
+    func csvFiles() throws {
+        let root = NSTemporaryDirectory() + "study-csv-\(UUID().uuidString)"
+        var runner = StudyRunner(study: study, cacheRoot: root, codeVersion: "v1")
+        runner.report = { _ in }
+        let results = try runner.run(preset: .smoke, executor: executor(Calls()))
+        let runs = try CSV.parse(results.runsCSV())
+        #expect(runs.columns == ["study", "variant", "schedule", "seed", "run_id", "epoch", "eval_mean"])
+        #expect(runs.rows.count == 4 * 3)
+        #expect(runs.rows[4].prefix(4) == ["toy", "cosine", "cosine", "1"] && runs.rows[4][5...] == ["1", "2"])
+        let summary = results.summaryCSV(variants: study.variants)
+        #expect(summary == """
+            study,variant,epoch,eval_mean_mean,eval_mean_sd,seeds
+            toy,cosine,0,0,0,2
+            toy,cosine,1,1.5,0.7071067811865476,2
+            toy,cosine,2,3,1.4142135623730951,2
+            toy,constant,0,10,0,2
+            toy,constant,1,11.5,0.7071067811865476,2
+            toy,constant,2,13,1.4142135623730951,2
+
+            """)
+    }
+
+    @Test("A failing run stops the study with its error, and the runs before it stay cached")
+    func failure() throws {
+        let root = NSTemporaryDirectory() + "study-fail-\(UUID().uuidString)"
+        var runner = StudyRunner(study: study, cacheRoot: root, codeVersion: "v1")
+        runner.report = { _ in }
+        let calls = Calls()
+        let good = executor(calls)
+        do {
+            _ = try runner.run(preset: .smoke) { run, dir in
+                if run.settings["schedule"] == "constant" { throw WorkbenchError.missing(what: "the moon") }
+                try good(run, dir)
+            }
+            Issue.record("a failing run did not stop the study")
+        } catch {
+            #expect("\(error)".contains("run constant seed 0") && "\(error)".contains("the moon"))
+        }
+        #expect(calls.runs.count == 2)
+        _ = try runner.run(preset: .smoke, executor: good)
+        #expect(calls.runs.count == 4, "the cosine runs ran again")
+        // A run whose metrics.csv is malformed is an error naming the file.
+        let broken = StudyRunner(study: study, cacheRoot: root + "-b", codeVersion: "v1")
+        #expect(throws: WorkbenchError.self) {
+            _ = try broken.run(preset: .smoke) { _, dir in try "epoch,x\n0,abc\n".write(toFile: dir + "/metrics.csv", atomically: true, encoding: .utf8) }
+        }
+    }
+}
