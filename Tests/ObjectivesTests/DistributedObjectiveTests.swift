@@ -6,15 +6,12 @@ import Objectives
 import Testing
 import TestSupport
 
-/// Results of one rank, written by its thread.
-final class RankResults: @unchecked Sendable {
-    var dx: [[Double]], dy: [[Double]], stats: [[ObjectiveStepStatistics]], tables: [[(name: String, values: [Double])]]
-    init(_ k: Int) {
-        dx = [[Double]](repeating: [], count: k)
-        dy = dx
-        stats = [[ObjectiveStepStatistics]](repeating: [], count: k)
-        tables = [[(name: String, values: [Double])]](repeating: [], count: k)
-    }
+/// Results of one rank, written by its thread only (one box per rank: threads never mutate a
+/// shared array).
+final class RankBox: @unchecked Sendable {
+    var dx: [Double] = [], dy: [Double] = []
+    var stats: [ObjectiveStepStatistics] = []
+    var tables: [(name: String, values: [Double])] = []
 }
 
 @Suite("Distributed objectives against the single-process closed forms", .serialized)
@@ -53,7 +50,7 @@ struct DistributedObjectiveTests {
             refDY.append(dy)
         }
 
-        let results = RankResults(ranks)
+        let boxes = (0..<ranks).map { _ in RankBox() }
         let b = bGlobal / ranks
         let frozen = config
         try LocalGroup(size: ranks).run { r, comm in
@@ -66,19 +63,19 @@ struct DistributedObjectiveTests {
                     imageFeatures: xs, textFeatures: ys, ids: ids[s][(r * b)..<((r + 1) * b)], logitScale: logitScale, epoch: s,
                     dImageFeatures: &dx, dTextFeatures: &dy)
                 if s == steps - 1 {
-                    results.dx[r] = dx
-                    results.dy[r] = dy
+                    boxes[r].dx = dx
+                    boxes[r].dy = dy
                 }
-                results.stats[r].append(stats)
+                boxes[r].stats.append(stats)
             }
-            results.tables[r] = objective.state?.tables() ?? []
+            boxes[r].tables = objective.state?.tables() ?? []
         }
-        let dx = results.dx.flatMap { $0 }, dy = results.dy.flatMap { $0 }
+        let dx = boxes.flatMap(\.dx), dy = boxes.flatMap(\.dy)
         #expect(scaledMaxError(dx, refDX[steps - 1]) < 1e-12, "\(describeMismatch(dx, refDX[steps - 1], label: "image"))")
         #expect(scaledMaxError(dy, refDY[steps - 1]) < 1e-12, "\(describeMismatch(dy, refDY[steps - 1], label: "text"))")
         for r in 0..<ranks {
             for s in 0..<steps {
-                let a = results.stats[r][s], c = refStats[s]
+                let a = boxes[r].stats[s], c = refStats[s]
                 for (name, u, v) in [("objective", a.objective, c.objective), ("surrogate", a.surrogate, c.surrogate),
                                      ("batch", a.batchContrastive, c.batchContrastive), ("τ", a.temperature, c.temperature),
                                      ("ds", a.logitScaleGradient, c.logitScaleGradient)] {
@@ -86,7 +83,7 @@ struct DistributedObjectiveTests {
                 }
             }
             // Every rank's tables equal the single process's.
-            let mine = results.tables[r], ref = reference.state?.tables() ?? []
+            let mine = boxes[r].tables, ref = reference.state?.tables() ?? []
             #expect(mine.map(\.name) == ref.map(\.name))
             for (m, f) in zip(mine, ref) {
                 #expect(scaledMaxError(m.values, f.values, floor: 1e-30) < 1e-12, "rank \(r) table \(m.name)")
