@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "CLIP", targets: ["CLIP"]),
         .executable(name: "clip", targets: ["clip"]),
+        .executable(name: "study", targets: ["study"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -83,6 +84,13 @@ let package = Package(
                 "Compute", "Layers", "CLIP", "Objectives", "Collective", "Data", "Training", "Benchmarks", "CMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(
+            name: "study",
+            dependencies: [
+                "Workbench", "Training", "Objectives", "Collective", "Compute", "Layers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "studies"),
 
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["Compute"], path: "Tests/TestSupport"),
@@ -91,7 +99,7 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["clip", "Data", "Collective", "CLIP"]),
+        .testTarget(name: "CLITests", dependencies: ["clip", "study", "Data", "Collective", "CLIP"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Data"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Collective", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),

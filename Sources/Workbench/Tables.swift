@@ -128,6 +128,13 @@ public struct Summary: Hashable, Sendable {
     public let standardDeviation: Double
     public let count: Int
 
+    /// A summary read back from summary.csv.
+    public init(mean: Double, standardDeviation: Double, count: Int) {
+        self.mean = mean
+        self.standardDeviation = standardDeviation
+        self.count = count
+    }
+
     public init(_ values: [Double]) {
         let v = values.filter(\.isFinite)
         count = v.count

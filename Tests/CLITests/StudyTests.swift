@@ -1,0 +1,63 @@
+// `study` run as a user runs it: a smoke study end to end, its cache, --render-only and errors.
+
+import Data
+import Foundation
+import Testing
+
+/// Runs the `study` executable built next to this test bundle.
+func runStudy(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    let clip = try clipExecutable()
+    let p = Process()
+    p.executableURL = clip.deletingLastPathComponent().appendingPathComponent("study")
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@Suite("study command line", .serialized)
+struct StudyTests {
+    @Test("A smoke study end to end: CSV, figures that decode, a table with a row per variant; then cache hits and --render-only")
+    func smoke() throws {
+        let base = NSTemporaryDirectory() + "study-\(UUID().uuidString)"
+        let args = ["temperature-ablation", "--preset", "smoke", "--out", base + "/out", "--cache", base + "/cache", "--threads", "1"]
+        let first = try runStudy(args)
+        #expect(first.status == 0, "stderr: \(first.err)")
+        #expect(first.out.contains("4 runs, 0 cached, 4 to run"), "\(first.out)")
+        for f in ["runs.csv", "summary.csv", "eval-mean.gp", "eval-mean.svg", "eval-mean.pdf", "temperature.png", "table.md", "table.tex"] {
+            #expect(FileManager.default.fileExists(atPath: base + "/out/" + f), "missing \(f)")
+        }
+        let png = try ImageDecoder.decode(path: base + "/out/eval-mean.png")
+        #expect(png.width == 960 && png.height == 600)
+        let table = try String(contentsOfFile: base + "/out/table.md", encoding: .utf8)
+        for v in ["v0", "v1", "v2", "v3"] { #expect(table.contains("| FastCLIP-\(v) | 0."), "\(table)") }
+        let runs = try String(contentsOfFile: base + "/out/runs.csv", encoding: .utf8).split(separator: "\n")
+        #expect(runs.count == 1 + 4 * 3, "header + 4 runs × (epoch 0, 1, 2)")
+        let summary = try String(contentsOfFile: base + "/out/summary.csv", encoding: .utf8)
+        // Rerunning reads every run from the cache and writes the same CSV.
+        let second = try runStudy(args)
+        #expect(second.status == 0 && second.out.contains("4 runs, 4 cached, 0 to run"), "\(second.out)")
+        #expect(try String(contentsOfFile: base + "/out/summary.csv", encoding: .utf8) == summary)
+        // --render-only redraws from the CSV.
+        try FileManager.default.removeItem(atPath: base + "/out/eval-mean.png")
+        let render = try runStudy(args + ["--render-only"])
+        #expect(render.status == 0 && !render.out.contains("to run"), "\(render.out) \(render.err)")
+        #expect(FileManager.default.fileExists(atPath: base + "/out/eval-mean.png"))
+    }
+
+    @Test("study list names the studies; an unknown study or preset is refused")
+    func listAndErrors() throws {
+        let list = try runStudy(["list"])
+        #expect(list.status == 0 && list.out.contains("temperature-ablation:"), "\(list.out)")
+        let unknown = try runStudy(["no-such-study"])
+        #expect(unknown.status != 0 && unknown.err.contains("temperature-ablation"), "\(unknown.err)")
+        let preset = try runStudy(["temperature-ablation", "--preset", "huge"])
+        #expect(preset.status != 0 && preset.err.contains("--preset"), "\(preset.err)")
+        let missing = try runStudy(["temperature-ablation", "--render-only", "--out", "/nonexistent/dir"])
+        #expect(missing.status != 0 && missing.err.contains("/nonexistent/dir/summary.csv"), "\(missing.err)")
+    }
+}

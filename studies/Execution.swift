@@ -1,0 +1,139 @@
+// How a study's settings become a training run: the key paths this executable understands, mapped
+// onto `TrainingConfiguration`, and the executors (in this process, or `clip train` under mpirun).
+
+import Collective
+import Foundation
+import Layers
+import Objectives
+import Training
+import Workbench
+
+/// The key paths a study may set, and what they mean.
+let settingKeys: [String: String] = [
+    "model": "model preset (nano, tiny, small)", "data": "shapes:<scale> or shapes:<count>", "dataSeed": "data seed",
+    "epochs": "epochs", "batchSize": "global batch", "lr": "peak learning rate", "lrMin": "cosine floor", "wd": "weight decay",
+    "warmup": "warm-up steps", "seed": "training seed", "optimizer": "adamw or lamb", "threads": "threads per rank",
+    "tokenizer": "auto, clip or trained", "vocabSize": "trained BPE size", "evalExamples": "zero-shot examples per class",
+    "retrievalSize": "retrieval pairs", "evalEvery": "evaluate every N epochs", "gradientReduction": "openclip or fastclip",
+    "objective.preset": "objective preset", "objective.innerLRSchedule": "constant, cosine or drrho",
+    "objective.gammaMin": "γ_min", "objective.gammaDecayEpochs": "E", "objective.rho": "ρ", "objective.lrTau": "lr_τ",
+    "objective.tauInit": "τ_init", "objective.loss": "mbcl, gcl, rgcl, rgcl-g", "objective.temperatureRule": "temperature rule",
+]
+
+struct SettingsError: Error, CustomStringConvertible {
+    let key: String
+    let reason: String
+    var description: String { "setting '\(key)': \(reason)" }
+}
+
+/// The training configuration of a run's settings (output directory `directory`).
+func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingConfiguration {
+    for key in s.values.keys where settingKeys[key] == nil {
+        throw SettingsError(key: key, reason: "unknown; known keys: \(settingKeys.keys.sorted().joined(separator: ", "))")
+    }
+    func int(_ k: String) throws -> Int? {
+        guard let v = s[k] else { return nil }
+        guard let i = v.intValue else { throw SettingsError(key: k, reason: "expected an integer, got \(v)") }
+        return i
+    }
+    func double(_ k: String) throws -> Double? {
+        guard let v = s[k] else { return nil }
+        guard let d = v.doubleValue else { throw SettingsError(key: k, reason: "expected a number, got \(v)") }
+        return d
+    }
+    func string(_ k: String) throws -> String? {
+        guard let v = s[k] else { return nil }
+        guard let t = v.stringValue else { throw SettingsError(key: k, reason: "expected text, got \(v)") }
+        return t
+    }
+    var c = TrainingConfiguration()
+    c.output = directory
+    c.threads = ProcessInfo.processInfo.activeProcessorCount
+    if let v = try string("model") { c.model = v }
+    if let v = try string("data") { c.data = v }
+    if let v = try int("dataSeed") { c.dataSeed = UInt64(v) }
+    if let v = try int("epochs") { c.epochs = v }
+    if let v = try int("batchSize") { c.batchSize = v }
+    if let v = try double("lr") { c.learningRate = v }
+    if let v = try double("lrMin") { c.learningRateFloor = v }
+    if let v = try double("wd") { c.weightDecay = v }
+    if let v = try int("warmup") { c.warmupSteps = v }
+    if let v = try int("seed") { c.seed = UInt64(v) }
+    if let v = try string("optimizer") {
+        guard let k = OptimizerKind(rawValue: v) else { throw SettingsError(key: "optimizer", reason: "expected adamw or lamb, got \(v)") }
+        c.optimizer = k
+    }
+    if let v = try int("threads") { c.threads = v }
+    if let v = try string("tokenizer") { c.tokenizer = v }
+    if let v = try int("vocabSize") { c.trainedVocabularySize = v }
+    if let v = try int("evalExamples") { c.evalExamplesPerClass = v }
+    if let v = try int("retrievalSize") { c.retrievalCount = v }
+    if let v = try int("evalEvery") { c.evalEvery = v }
+    let scale = c.data.hasPrefix("shapes:") ? String(c.data.dropFirst("shapes:".count)) : nil
+    let presetName = try string("objective.preset") ?? "openclip"
+    guard var o = ObjectiveConfiguration.preset(presetName, dataScale: scale) else {
+        throw SettingsError(key: "objective.preset", reason: "unknown preset \(presetName)")
+    }
+    if let v = try string("objective.loss") {
+        guard let x = LossKind(rawValue: v) else { throw SettingsError(key: "objective.loss", reason: "unknown loss \(v)") }
+        o.loss = x
+    }
+    if let v = try string("objective.temperatureRule") {
+        guard let x = TemperatureRule(rawValue: v) else { throw SettingsError(key: "objective.temperatureRule", reason: "unknown rule \(v)") }
+        o.temperatureRule = x
+    }
+    if let v = try string("objective.innerLRSchedule") {
+        guard let x = InnerLRScheduleKind(rawValue: v) else { throw SettingsError(key: "objective.innerLRSchedule", reason: "unknown schedule \(v)") }
+        o.innerLRSchedule = x
+    }
+    if let v = try double("objective.gammaMin") { o.gammaMin = v }
+    if let v = try int("objective.gammaDecayEpochs") { o.gammaDecayEpochs = v }
+    if let v = try double("objective.rho") { o.rho = v }
+    if let v = try double("objective.lrTau") { o.learningRateTau = v }
+    if let v = try double("objective.tauInit") { o.temperatureInit = v }
+    c.objective = o
+    if let v = try string("gradientReduction") {
+        guard let r = GradientReduction(rawValue: v) else { throw SettingsError(key: "gradientReduction", reason: "expected openclip or fastclip, got \(v)") }
+        c.gradientReduction = r
+    } else {
+        c.gradientReduction = o.loss == .mbcl ? .openclip : .fastclip
+    }
+    try c.validate()
+    return c
+}
+
+/// Runs in this process (one rank).
+func inProcessExecutor(threads: Int?) -> RunExecutor {
+    { run, directory in
+        var c = try trainingConfiguration(run.settings, directory: directory)
+        if let t = threads { c.threads = t }
+        _ = try Trainer(c).run()
+    }
+}
+
+/// Runs `clip train` (next to this executable) with `--ranks K`, which re-launches under mpirun.
+func mpiExecutor(ranks: Int, threads: Int) -> RunExecutor {
+    { run, directory in
+        let c = try trainingConfiguration(run.settings, directory: directory)
+        let clip = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("clip").path
+        guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: "ranks", reason: "\(clip) not found; build the clip target") }
+        var args = [
+            "train", "--model", c.model, "--data", c.data, "--data-seed", "\(c.dataSeed)", "--epochs", "\(c.epochs)", "--batch-size", "\(c.batchSize)",
+            "--lr", "\(c.learningRate)", "--lr-min", "\(c.learningRateFloor)", "--wd", "\(c.weightDecay)", "--warmup", "\(c.warmupSteps)",
+            "--seed", "\(c.seed)", "--optimizer", c.optimizer.rawValue, "--tokenizer", c.tokenizer, "--vocab-size", "\(c.trainedVocabularySize)",
+            "--eval-examples", "\(c.evalExamplesPerClass)", "--retrieval-size", "\(c.retrievalCount)", "--eval-every", "\(c.evalEvery)",
+            "--objective", c.objective.preset ?? "openclip", "--loss", c.objective.loss.rawValue,
+            "--temperature-rule", c.objective.temperatureRule.rawValue, "--inner-lr-schedule", c.objective.innerLRSchedule.rawValue,
+            "--gamma-min", "\(c.objective.gammaMin)", "--rho", "\(c.objective.rho)", "--tau-init", "\(c.objective.temperatureInit)",
+            "--gradient-reduction", c.gradientReduction.rawValue, "--ranks", "\(ranks)", "--threads", "\(threads)", "--out", directory,
+        ]
+        if let e = c.objective.gammaDecayEpochs { args += ["--gamma-decay-epochs", "\(e)"] }
+        if let l = c.objective.learningRateTau { args += ["--lr-tau", "\(l)"] }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: clip)
+        p.arguments = args
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw SettingsError(key: "ranks", reason: "clip train exited with \(p.terminationStatus)") }
+    }
+}

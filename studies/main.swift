@@ -1,0 +1,71 @@
+// `swift run study NAME`: runs a study (each run cached by its settings and the code version),
+// writes figures/<study>/runs.csv and summary.csv, draws the figures and writes the table.
+// `study list` names the studies; `--render-only` redraws from the existing CSV.
+
+import ArgumentParser
+import Compute
+import Foundation
+import Workbench
+
+struct StudyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "study",
+        abstract: "Run a study and draw its figures and tables.",
+        discussion: "Examples:\n  swift run -c release study list\n  swift run -c release study temperature-ablation --preset smoke")
+
+    @Argument(help: "A study's name, or `list`.") var name: String
+    @Option(help: "smoke (seconds), quick (minutes; the default) or full (hours).") var preset = "quick"
+    @Option(help: "Seeds per variant (default: the preset's).") var seeds: Int?
+    @Option(help: "Ranks per run (> 1 runs clip train under mpirun).") var ranks = 1
+    @Option(help: "Threads per run (per rank with --ranks).") var threads: Int?
+    @Option(help: "Output directory (default figures/<study>).") var out: String?
+    @Option(help: "Where run directories are cached.") var cache = "runs/studies"
+    @Flag(help: "Redraw figures and tables from the existing CSV; run nothing.") var renderOnly = false
+
+    func validate() throws {
+        guard name == "list" || registry.contains(where: { $0.study.name == name }) else {
+            throw ValidationError("unknown study '\(name)'; known: \(registry.map(\.study.name).joined(separator: ", "))")
+        }
+        guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or full, got '\(preset)'") }
+        if let s = seeds, s < 1 { throw ValidationError("--seeds: must be ≥ 1, got \(s)") }
+        guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
+    }
+
+    func run() throws {
+        if name == "list" {
+            for d in registry {
+                print("\(d.study.name): \(d.study.title)\n    mirrors \(d.study.mirrors); \(d.study.variants.count) variants")
+            }
+            return
+        }
+        let d = registry.first { $0.study.name == name }!
+        let output = StudyOutput(directory: out ?? "figures/\(name)")
+        if !renderOnly {
+            var runner = StudyRunner(study: d.study, cacheRoot: cache, codeVersion: codeVersion())
+            runner.report = { print($0) }
+            let executor = ranks > 1 ? mpiExecutor(ranks: ranks, threads: threads ?? max(1, Threads.available / ranks)) : inProcessExecutor(threads: threads)
+            let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, executor: executor)
+            try output.write(results, variants: d.study.variants)
+        }
+        let files = try output.render(figures: d.figures(d.study.variants), table: d.table)
+        print("wrote \(output.directory)/: runs.csv, summary.csv, " + files.joined(separator: ", "))
+        print(try String(contentsOfFile: output.directory + "/table.md", encoding: .utf8))
+    }
+
+    /// The code version runs are cached under: $CLIPLAB_CODE_VERSION, else the git commit.
+    func codeVersion() -> String {
+        if let v = ProcessInfo.processInfo.environment["CLIPLAB_CODE_VERSION"], !v.isEmpty { return v }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        p.arguments = ["rev-parse", "HEAD"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return "unversioned" }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        p.waitUntilExit()
+        return p.terminationStatus == 0 && !text.isEmpty ? text : "unversioned"
+    }
+}
+
+StudyCommand.main()
