@@ -10,7 +10,8 @@ import Workbench
 
 /// The key paths a study may set, and what they mean.
 let settingKeys: [String: String] = [
-    "model": "model preset (nano, tiny, small)", "data": "shapes:<scale> or shapes:<count>", "dataSeed": "data seed",
+    "model": "model preset (nano, tiny, small)", "data": "shapes:<scale> or shapes:<count>, or @KEY for the value of KEY",
+    "dataSmall": "the data a level's @dataSmall stands for", "dataLarge": "the data a level's @dataLarge stands for", "dataSeed": "data seed",
     "epochs": "epochs", "batchSize": "global batch", "lr": "peak learning rate", "lrMin": "cosine floor", "wd": "weight decay",
     "warmup": "warm-up steps", "seed": "training seed", "optimizer": "adamw or lamb", "threads": "threads per rank",
     "tokenizer": "auto, clip or trained", "vocabSize": "trained BPE size", "evalExamples": "zero-shot examples per class",
@@ -50,7 +51,16 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
     c.output = directory
     c.threads = ProcessInfo.processInfo.activeProcessorCount
     if let v = try string("model") { c.model = v }
-    if let v = try string("data") { c.data = v }
+    if let v = try string("data") {
+        // A level can name a data scale that the preset sets ("@dataLarge"), so presets scale it.
+        if v.hasPrefix("@") {
+            let key = String(v.dropFirst())
+            guard let target = try string(key) else { throw SettingsError(key: "data", reason: "\(v) names '\(key)', which is not set") }
+            c.data = target
+        } else {
+            c.data = v
+        }
+    }
     if let v = try int("dataSeed") { c.dataSeed = UInt64(v) }
     if let v = try int("epochs") { c.epochs = v }
     if let v = try int("batchSize") { c.batchSize = v }

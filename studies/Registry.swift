@@ -10,7 +10,7 @@ struct StudyDefinition: Sendable {
     let table: ResultsTable
 }
 
-let registry: [StudyDefinition] = [temperatureAblation]
+let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, optimizersStudy]
 
 /// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant.
 func perEpochFigure(name: String, metric: String, title: String, yLabel: String, variants: [String], extra: [String] = []) -> Figure {

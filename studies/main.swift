@@ -52,19 +52,27 @@ struct StudyCommand: ParsableCommand {
         print(try String(contentsOfFile: output.directory + "/table.md", encoding: .utf8))
     }
 
-    /// The code version runs are cached under: $CLIPLAB_CODE_VERSION, else the git commit.
+    /// The code version runs are cached under: $CLIPLAB_CODE_VERSION, else git's tree ids of
+    /// Sources/ and studies/ (so commits that touch only docs or figures keep the cache), with
+    /// "-dirty" when those folders have uncommitted changes; "unversioned" outside git.
     func codeVersion() -> String {
         if let v = ProcessInfo.processInfo.environment["CLIPLAB_CODE_VERSION"], !v.isEmpty { return v }
+        guard let trees = git(["rev-parse", "HEAD:Sources", "HEAD:studies"]) else { return "unversioned" }
+        let dirty = git(["status", "--porcelain", "--", "Sources", "studies"]).map { !$0.isEmpty } ?? true
+        return trees.split(separator: "\n").joined(separator: "+") + (dirty ? "-dirty" : "")
+    }
+
+    func git(_ arguments: [String]) -> String? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        p.arguments = ["rev-parse", "HEAD"]
+        p.arguments = arguments
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return "unversioned" }
+        guard (try? p.run()) != nil else { return nil }
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         p.waitUntilExit()
-        return p.terminationStatus == 0 && !text.isEmpty ? text : "unversioned"
+        return p.terminationStatus == 0 ? text : nil
     }
 }
 

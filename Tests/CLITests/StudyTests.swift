@@ -60,4 +60,17 @@ struct StudyTests {
         let missing = try runStudy(["temperature-ablation", "--render-only", "--out", "/nonexistent/dir"])
         #expect(missing.status != 0 && missing.err.contains("/nonexistent/dir/summary.csv"), "\(missing.err)")
     }
+
+    @Test("Every declared study runs its smoke preset and writes its figures and a table row per variant",
+          arguments: ["inner-lr-schedule", "fastclip-vs-openclip", "optimizers"])
+    func everyStudySmoke(name: String) throws {
+        let base = NSTemporaryDirectory() + "study-\(name)-\(UUID().uuidString)"
+        let r = try runStudy([name, "--preset", "smoke", "--out", base + "/out", "--cache", base + "/cache", "--threads", "1"])
+        #expect(r.status == 0, "stderr: \(r.err)")
+        let expected = ["inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "optimizers": 2][name]!
+        let table = try String(contentsOfFile: base + "/out/table.md", encoding: .utf8)
+        #expect(table.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| ---") }.count == 1 + expected, "\(table)")
+        #expect(FileManager.default.fileExists(atPath: base + "/out/eval-mean.png"))
+        if name == "inner-lr-schedule" { #expect(table.contains("| Medium / FastCLIP-v1 |") && table.contains("24.87 (0.13)")) }
+    }
 }
