@@ -34,3 +34,13 @@ bench *ARGS: setup
 bench-kernels *ARGS: setup
     swift build -c release --product clip
     .build/release/clip bench kernels {{ARGS}}
+
+# Run a study and draw its figures and table: just study temperature-ablation [--preset smoke|quick|full].
+study NAME *ARGS: setup
+    swift build -c release --product study --product clip
+    .build/release/study {{NAME}} {{ARGS}}
+
+# Nightly drift check: rerun studies with figures/<study>/golden.csv at PRESET; fail on drift.
+nightly PRESET="quick": setup
+    swift build -c release --product study --product clip
+    .build/release/study nightly --preset {{PRESET}}

@@ -13,7 +13,7 @@ struct StudyCommand: ParsableCommand {
         abstract: "Run a study and draw its figures and tables.",
         discussion: "Examples:\n  swift run -c release study list\n  swift run -c release study temperature-ablation --preset smoke")
 
-    @Argument(help: "A study's name, or `list`.") var name: String
+    @Argument(help: "A study's name, `list`, or `nightly` (rerun every study with goldens and judge drift).") var name: String
     @Option(help: "smoke (seconds), quick (minutes; the default) or full (hours).") var preset = "quick"
     @Option(help: "Seeds per variant (default: the preset's).") var seeds: Int?
     @Option(help: "Ranks per run (> 1 runs clip train under mpirun).") var ranks = 1
@@ -21,9 +21,11 @@ struct StudyCommand: ParsableCommand {
     @Option(help: "Output directory (default figures/<study>).") var out: String?
     @Option(help: "Where run directories are cached.") var cache = "runs/studies"
     @Flag(help: "Redraw figures and tables from the existing CSV; run nothing.") var renderOnly = false
+    @Flag(help: "Also write golden.csv (final-epoch mean and sd over the seeds) for the nightly check.") var writeGoldens = false
+    @Option(help: "Where `nightly` reads figures/<study>/golden.csv and writes nightly.md.") var figures = "figures"
 
     func validate() throws {
-        guard name == "list" || registry.contains(where: { $0.study.name == name }) else {
+        guard name == "list" || name == "nightly" || registry.contains(where: { $0.study.name == name }) else {
             throw ValidationError("unknown study '\(name)'; known: \(registry.map(\.study.name).joined(separator: ", "))")
         }
         guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or full, got '\(preset)'") }
@@ -38,6 +40,17 @@ struct StudyCommand: ParsableCommand {
             }
             return
         }
+        if name == "nightly" {
+            let drifted = try nightly(
+                preset: StudyPreset(rawValue: preset)!, figuresRoot: figures, cacheRoot: cache == "runs/studies" ? "runs/nightly" : cache,
+                threads: threads, codeVersion: codeVersion())
+            if drifted {
+                print("nightly: DRIFT (see the tables above)")
+                throw ExitCode(1)
+            }
+            print("nightly: no drift")
+            return
+        }
         let d = registry.first { $0.study.name == name }!
         let output = StudyOutput(directory: out ?? "figures/\(name)")
         if !renderOnly {
@@ -48,6 +61,10 @@ struct StudyCommand: ParsableCommand {
             try output.write(results, variants: d.study.variants)
         }
         let files = try output.render(figures: d.figures(d.study.variants), table: d.table)
+        if writeGoldens {
+            try Drift.goldenCSV(goldens(from: try output.finalSummaries())).write(toFile: output.directory + "/golden.csv", atomically: true, encoding: .utf8)
+            print("wrote \(output.directory)/golden.csv")
+        }
         print("wrote \(output.directory)/: runs.csv, summary.csv, " + files.joined(separator: ", "))
         print(try String(contentsOfFile: output.directory + "/table.md", encoding: .utf8))
     }

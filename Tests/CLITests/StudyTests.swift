@@ -73,4 +73,27 @@ struct StudyTests {
         #expect(FileManager.default.fileExists(atPath: base + "/out/eval-mean.png"))
         if name == "inner-lr-schedule" { #expect(table.contains("| Medium / FastCLIP-v1 |") && table.contains("24.87 (0.13)")) }
     }
+
+    @Test("Nightly: goldens written from two seeds hold for a rerun; a shifted golden is drift, and the job fails")
+    func nightlyDrift() throws {
+        let base = NSTemporaryDirectory() + "nightly-\(UUID().uuidString)"
+        let figs = base + "/figures/optimizers"
+        let write = try runStudy(["optimizers", "--preset", "smoke", "--seeds", "2", "--out", figs, "--cache", base + "/cache", "--threads", "1", "--write-goldens"])
+        #expect(write.status == 0, "\(write.err)")
+        let golden = try String(contentsOfFile: figs + "/golden.csv", encoding: .utf8)
+        #expect(golden.hasPrefix("variant,metric,mean,sd\nadamw,eval_mean,"), "\(golden)")
+        let nightlyArgs = ["nightly", "--preset", "smoke", "--figures", base + "/figures", "--cache", base + "/nightly", "--threads", "1"]
+        let ok = try runStudy(nightlyArgs)
+        #expect(ok.status == 0 && ok.out.contains("nightly: no drift") && ok.out.contains("Bit-identical rerun of adamw, seed 0: yes"), "\(ok.out)\n\(ok.err)")
+        #expect(FileManager.default.fileExists(atPath: figs + "/nightly.png") && FileManager.default.fileExists(atPath: figs + "/nightly.md"))
+        // Shift adamw's eval_mean golden up by 0.2: far outside its band.
+        var lines = golden.split(separator: "\n").map(String.init)
+        let i = try #require(lines.firstIndex { $0.hasPrefix("adamw,eval_mean,") })
+        let parts = lines[i].split(separator: ",")
+        lines[i] = "adamw,eval_mean,\(Double(parts[2])! + 0.2),\(parts[3])"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: figs + "/golden.csv", atomically: true, encoding: .utf8)
+        let drift = try runStudy(nightlyArgs)
+        #expect(drift.status != 0, "\(drift.out)")
+        #expect(drift.out.contains("| adamw | eval_mean |") && drift.out.contains("**DRIFT**") && drift.out.contains("nightly: DRIFT"), "\(drift.out)")
+    }
 }

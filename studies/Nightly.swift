@@ -1,0 +1,87 @@
+// The nightly drift check: rerun every study that has goldens (figures/<study>/golden.csv, written
+// by `study NAME --write-goldens` over several seeds) with fresh run directories, judge each
+// variant's final value of each golden metric against mean ± max(k·sd, floor), rerun one run to
+// check it is bit-identical, print and write the drift table, draw nightly values over their
+// bands, and fail on drift.
+
+import Foundation
+import Workbench
+
+/// The metrics goldens hold, and their drift rules: eval_mean and R@1 within 3 sd or 3 points;
+/// the batch loss within 3 sd or 0.05.
+let goldenMetrics = ["eval_mean", "retrieval_i2t_r1", "batch_contrastive"]
+let driftRules: [String: DriftRule] = [
+    "eval_mean": DriftRule(k: 3, floor: 0.03), "retrieval_i2t_r1": DriftRule(k: 3, floor: 0.03), "batch_contrastive": DriftRule(k: 3, floor: 0.05),
+]
+
+/// golden.csv from a study's final-epoch summaries (mean and sd over its seeds).
+func goldens(from rows: [(variant: String, summaries: [String: Summary])]) -> [Golden] {
+    rows.flatMap { r in
+        goldenMetrics.compactMap { m in r.summaries[m].map { Golden(variant: r.variant, metric: m, mean: $0.mean, standardDeviation: $0.standardDeviation) } }
+    }
+}
+
+/// A run's metrics.csv without the wall-clock columns, as text (for the bit-identity check).
+func metricsWithoutTime(_ directory: String) throws -> String {
+    let t = try CSV.parse(try String(contentsOfFile: directory + "/metrics.csv", encoding: .utf8))
+    let keep = t.columns.indices.filter { !t.columns[$0].hasSuffix("seconds") }
+    return CSV.render(columns: keep.map { t.columns[$0] }, rows: t.rows.map { r in keep.map { Cell.text(r[$0]) } })
+}
+
+/// Runs the nightly check; returns whether anything drifted (or was not bit-identical).
+func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, threads: Int?, codeVersion: String) throws -> Bool {
+    var failed = false
+    var checked = 0
+    for d in registry {
+        let dir = figuresRoot + "/" + d.study.name
+        guard let text = try? String(contentsOfFile: dir + "/golden.csv", encoding: .utf8) else {
+            print("\(d.study.name): no golden.csv in \(dir); skipped (write one with `study \(d.study.name) --write-goldens --seeds 3`)")
+            continue
+        }
+        checked += 1
+        let goldenValues = try Drift.readGoldens(text, path: dir + "/golden.csv")
+        // Fresh run directories: the nightly job retrains rather than reading the cache.
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
+        var runner = StudyRunner(study: d.study, cacheRoot: "\(cacheRoot)/\(stamp)", codeVersion: codeVersion)
+        runner.report = { print($0) }
+        let results = try runner.run(preset: preset, seeds: 1, executor: inProcessExecutor(threads: threads))
+        let out = StudyOutput(directory: "\(cacheRoot)/\(stamp)/\(d.study.name)-summary")
+        try out.write(results, variants: d.study.variants)
+        var values: [String: [String: Double]] = [:]
+        for r in try out.finalSummaries() { values[r.variant] = r.summaries.mapValues(\.mean) }
+        let verdicts = Drift.judge(nightly: values, goldens: goldenValues, rules: driftRules)
+        // Bit-identical rerun of the first run.
+        let first = d.study.expand(preset: preset, seeds: 1, codeVersion: codeVersion)[0]
+        let again = "\(cacheRoot)/\(stamp)/rerun"
+        try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: true)
+        try inProcessExecutor(threads: threads)(first, again)
+        let identical = try metricsWithoutTime(runner.directory(of: first)) == metricsWithoutTime(again)
+        let table = Drift.markdown(verdicts) + "\nBit-identical rerun of \(first.variant), seed 0: " + (identical ? "yes" : "**NO**") + "\n"
+        try table.write(toFile: dir + "/nightly.md", atomically: true, encoding: .utf8)
+        print("\(d.study.name):\n" + table)
+        try drawNightly(verdicts, study: d.study.name, directory: dir)
+        if verdicts.contains(where: \.drifted) || !identical { failed = true }
+    }
+    if checked == 0 { print("no study has goldens; nothing checked") }
+    return failed
+}
+
+/// nightly.csv and a figure of each nightly value (points) over its golden band (error bars).
+func drawNightly(_ verdicts: [DriftResult], study: String, directory: String) throws {
+    var rows: [[Cell]] = []
+    for (i, v) in verdicts.enumerated() {
+        rows.append([.text(v.metric), .number(Double(i)), .text(v.variant), .number((v.low + v.high) / 2), .number((v.high - v.low) / 2), .number(v.value)])
+    }
+    try CSV.render(columns: ["metric", "index", "variant", "band_mid", "band_half", "nightly"], rows: rows)
+        .write(toFile: directory + "/nightly.csv", atomically: true, encoding: .utf8)
+    let metrics = Array(Set(verdicts.map(\.metric))).sorted()
+    let series = metrics.flatMap { m in
+        [Series(title: "\(m): golden band", filterColumn: "metric", filterValue: m, x: "index", y: "band_mid", error: "band_half"),
+         Series(title: "\(m): nightly", filterColumn: "metric", filterValue: m, x: "index", y: "nightly")]
+    }
+    let figure = Figure(
+        name: "nightly", csv: "nightly.csv", title: "\(study): nightly values over their golden bands", xLabel: "check (variant, metric)",
+        yLabel: "value", series: series, extra: ["set xtics 1", "set offsets 0.5, 0.5, 0, 0"])
+    try Gnuplot.script(figure).write(toFile: directory + "/nightly.gp", atomically: true, encoding: .utf8)
+    try Gnuplot.render(scriptFile: "nightly.gp", in: directory)
+}
