@@ -17,7 +17,7 @@ func perEpochFigure(name: String, metric: String, title: String, yLabel: String,
     Figure(
         name: name, csv: "summary.csv", title: title, xLabel: "epoch", yLabel: yLabel,
         series: variants.map { Series(title: $0, filterColumn: "variant", filterValue: $0, x: "epoch", y: "\(metric)_mean", error: "\(metric)_sd") },
-        extra: extra)
+        extra: ["set xtics 1", "set mxtics 1"] + extra)
 }
 
 /// The held-out columns every study's table shows.
