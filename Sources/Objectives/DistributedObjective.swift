@@ -68,7 +68,7 @@ public final class DistributedObjective<T: Scalar & CollectiveScalar>: @unchecke
     var diagonal: [Double]  // (B) S_ii
     var scalars: [Double]  // (b·w) this rank's per-row scalars
     var gatheredScalars: [Double]  // (B·w)
-    var sums: [Double]  // RowSums.count + 2 (MBCL: Σ CE, Σ dL/ds)
+    var sums: [Double]  // RowSums.count + 1: the rows' sums, then MBCL's Σ dL/ds
 
     /// - datasetCount: the id range of the per-sample state; epochs: the run's length (γ);
     ///   adam: the model's Adam β and ε (the per-sample τ rule reuses them).
@@ -114,7 +114,7 @@ public final class DistributedObjective<T: Scalar & CollectiveScalar>: @unchecke
         diagonal = [Double](repeating: 0, count: bb)
         scalars = [Double](repeating: 0, count: b * scalarsPerRow)
         gatheredScalars = [Double](repeating: 0, count: bb * scalarsPerRow)
-        sums = [Double](repeating: 0, count: RowSums.count + 2)
+        sums = [Double](repeating: 0, count: RowSums.count + 1)
     }
 
     /// The weight of value `v` in anchor row `i` of `side` (the header's w_ij).

@@ -15,10 +15,9 @@
 // Individual temperatures (§4.4) store u shifted by a running bound b' = max(b, max_j z_ij):
 // u_stored = u·e^−b', so L_i = b'_i + log(ε_i + u_stored,i), with ε_i = ε (reference) or ε·e^−b'.
 //
-// Two backward paths give the same feature gradients (tested): `backward` builds the closed form
-// directly, dS_total = dS(side 1) + dS(side 2)ᵀ; `backwardTwoPiece` is what worker k of K computes
-// from the gathered features and per-row scalars, with no feature-gradient communication: its
-// anchors' rows (piece 1) and its samples' columns as negatives of every anchor (piece 2).
+// `backward` builds the closed form directly, dS_total = dS(side 1) + dS(side 2)ᵀ. The per-worker
+// two-piece form (each rank's anchors' rows and its samples' columns, with no feature-gradient
+// communication) is `DistributedObjective`'s `fastclip` reduction, tested against this closed form.
 
 import Compute
 import Foundation
@@ -60,10 +59,9 @@ public final class GlobalContrastiveLoss<T: Scalar>: @unchecked Sendable {
     @usableFromInline let s: UnsafeMutablePointer<T>  // (B, B) S_ij = ⟨e1_i, e2_j⟩
     @usableFromInline let st: UnsafeMutablePointer<T>  // (B, B) Sᵀ: rows of side 2
     @usableFromInline let dS: UnsafeMutablePointer<T>  // (B, B) dL/dS (side 1, then + side 2ᵀ)
-    @usableFromInline let dS2: UnsafeMutablePointer<T>  // (B, B) dL/dSᵀ of side 2; two-piece scratch
+    @usableFromInline let dS2: UnsafeMutablePointer<T>  // (B, B) dL/dSᵀ of side 2
     @usableFromInline let dE1: UnsafeMutablePointer<T>  // (B, E) dL/de1
     @usableFromInline let dE2: UnsafeMutablePointer<T>  // (B, E) dL/de2
-    @usableFromInline let diagonalScratch: UnsafeMutablePointer<T>  // (2B) two-piece diagonals
     // Per row and side, kept from forward for backward (in the distributed form these are what
     // a worker gathers): 1/τ_i (the temperature before this step's update), L_i and S_ii.
     @usableFromInline var invTau: [[Double]]  // 2 × (B)
@@ -95,7 +93,6 @@ public final class GlobalContrastiveLoss<T: Scalar>: @unchecked Sendable {
         dS2 = workspace.allocate(bb, label: "objective.dS")
         dE1 = workspace.allocate(be, label: "objective.de")
         dE2 = workspace.allocate(be, label: "objective.de")
-        diagonalScratch = workspace.allocate(2 * batch, label: "objective.diagonals")
         invTau = [[Double]](repeating: [Double](repeating: 0, count: batch), count: 2)
         logDenominator = invTau
         diagonal = [Double](repeating: 0, count: batch)
@@ -180,59 +177,6 @@ public final class GlobalContrastiveLoss<T: Scalar>: @unchecked Sendable {
         dTextFeatures.update(repeating: 0, count: b * e)
         l2NormalizeBackward(dE1, y: e1, norms: norms1, dx: dImageFeatures, rows: b, cols: e)
         l2NormalizeBackward(dE2, y: e2, norms: norms2, dx: dTextFeatures, rows: b, cols: e)
-    }
-
-    /// What worker `rank` of `ranks` computes for its own rows (a contiguous slice of b = B/K
-    /// rows) in the per-worker two-piece form of §4.1, from the (gathered) features and per-row
-    /// scalars only: writes dL/d(raw features) of its b rows, (b, E) each (overwritten). Summed
-    /// (concatenated) over the workers this equals `backward`'s closed form.
-    ///
-    ///   R1 = E1_k·E2ᵀ, R2 = E2_k·E1ᵀ                                     (b, B) each
-    ///   A1 = its image anchors' rows of dS (side 1), A2 its text anchors' rows (side 2), both
-    ///   with their diagonals; C1[r, i] = side-1 weight of anchor i on candidate e2_r (from R2),
-    ///   C2[r, i] = side-2 weight of anchor i on candidate e1_r (from R1), i ≠ r;
-    ///   dE1_k = (A1 + C2)·E2 + diag(A2)⊙E2_k,   dE2_k = (A2 + C1)·E1 + diag(A1)⊙E1_k.
-    /// It uses S's and Sᵀ's buffers as scratch: after it, `backward` needs a new `forward`.
-    public func backwardTwoPiece(rank: Int, ranks: Int, dImageFeatures: UnsafeMutablePointer<T>, dTextFeatures: UnsafeMutablePointer<T>) {
-        let bGlobal = batch, e = dimension
-        precondition(ranks >= 1 && bGlobal % ranks == 0 && rank >= 0 && rank < ranks, "backwardTwoPiece: \(ranks) ranks do not divide batch \(bGlobal)")
-        let b = bGlobal / ranks, lo = rank * b
-        let r1 = dS, r2 = dS2  // (b, B) scratch each
-        let m1 = s, m2 = st  // (b, B): the combined weights (S is no longer needed once used)
-        gemm(transB: true, m: b, n: bGlobal, k: e, alpha: 1, a: e1 + lo * e, lda: e, b: e2, ldb: e, beta: 0, c: r1, ldc: bGlobal)
-        gemm(transB: true, m: b, n: bGlobal, k: e, alpha: 1, a: e2 + lo * e, lda: e, b: e1, ldb: e, beta: 0, c: r2, ldc: bGlobal)
-        let diagA1 = diagonalScratch, diagA2 = diagonalScratch + b
-        for r in 0..<b {
-            let g = lo + r
-            var d1: T = 0, d2: T = 0
-            for j in 0..<bGlobal where j != g {
-                let a1 = weight(side: 0, row: g, value: r1[r * bGlobal + j])
-                let a2 = weight(side: 1, row: g, value: r2[r * bGlobal + j])
-                let c2 = weight(side: 1, row: j, value: r1[r * bGlobal + j])
-                let c1 = weight(side: 0, row: j, value: r2[r * bGlobal + j])
-                d1 -= a1
-                d2 -= a2
-                m1[r * bGlobal + j] = a1 + c2
-                m2[r * bGlobal + j] = a2 + c1
-            }
-            m1[r * bGlobal + g] = d1
-            m2[r * bGlobal + g] = d2
-            diagA1[r] = d1
-            diagA2[r] = d2
-        }
-        gemm(m: b, n: e, k: bGlobal, alpha: 1, a: m1, lda: bGlobal, b: e2, ldb: e, beta: 0, c: dE1, ldc: e)
-        gemm(m: b, n: e, k: bGlobal, alpha: 1, a: m2, lda: bGlobal, b: e1, ldb: e, beta: 0, c: dE2, ldc: e)
-        for r in 0..<b {
-            let g = lo + r
-            for c in 0..<e {
-                dE1[r * e + c] += diagA2[r] * e2[g * e + c]
-                dE2[r * e + c] += diagA1[r] * e1[g * e + c]
-            }
-        }
-        dImageFeatures.update(repeating: 0, count: b * e)
-        dTextFeatures.update(repeating: 0, count: b * e)
-        l2NormalizeBackward(dE1, y: e1 + lo * e, norms: norms1 + lo, dx: dImageFeatures, rows: b, cols: e)
-        l2NormalizeBackward(dE2, y: e2 + lo * e, norms: norms2 + lo, dx: dTextFeatures, rows: b, cols: e)
     }
 }
 

@@ -264,26 +264,6 @@ struct GlobalContrastiveLossTests {
         }
     }
 
-    @Test("The per-worker two-piece form, over K workers, equals the closed form",
-          arguments: [(LossKind.gcl, 1), (.gcl, 2), (.gcl, 4), (.rgclG, 2), (.rgclG, 4), (.rgcl, 1), (.rgcl, 2), (.rgcl, 4)])
-    func twoPiece(kind: LossKind, workers: Int) {
-        let b = 8, e = 5
-        let rule: TemperatureRule = kind == .rgcl ? .individual : (kind == .gcl ? .constant : .rgclG)
-        let config = ObjectiveConfiguration(loss: kind, temperatureRule: rule, rho: 0.5, learningRateTau: 0.01, temperatureInit: 0.1, epsilon: 1e-6)
-        let (loss, state, x, y, ids) = setup(config, b: b, e: e, seed: 41)
-        let (_, dx, dy) = run(loss, x, y, ids: ids, tau: 0.15, gamma: 0.5, state: state)
-        let local = b / workers
-        var px = [Double](), py = [Double]()
-        for k in 0..<workers {
-            var wx = [Double](repeating: 0, count: local * e), wy = wx
-            loss.backwardTwoPiece(rank: k, ranks: workers, dImageFeatures: &wx, dTextFeatures: &wy)
-            px += wx
-            py += wy
-        }
-        #expect(scaledMaxError(px, dx) < 1e-13, "\(describeMismatch(px, dx, label: "image"))")
-        #expect(scaledMaxError(py, dy) < 1e-13, "\(describeMismatch(py, dy, label: "text"))")
-    }
-
     @Test("At τ = 0.01 with large similarity gaps everything stays finite in Float")
     func overflow() {
         let b = 4, e = 3
