@@ -15,10 +15,7 @@ let fastclipVsOpenclip = StudyDefinition(
             Factor("batch", [64, 128, 256, 512].map { Level("B=\($0)", ["batchSize": .int($0)]) }),
         ],
         presets: [
-            .smoke: PresetScale(seeds: 1, [
-                "model": "nano", "data": "shapes:1024", "epochs": 1, "warmup": 5, "tokenizer": "trained", "vocabSize": 600,
-                "evalExamples": 5, "retrievalSize": 50,
-            ]),
+            .smoke: smokePreset(["data": "shapes:1024", "epochs": 1, "warmup": 5]),
             .quick: PresetScale(seeds: 1, ["data": "shapes:4096", "epochs": 3, "warmup": 20]),
             .full: PresetScale(seeds: 3, ["epochs": 10]),
         ]),

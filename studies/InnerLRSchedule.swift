@@ -17,10 +17,7 @@ let innerLRScheduleStudy = StudyDefinition(
             ]),
         ],
         presets: [
-            .smoke: PresetScale(seeds: 1, [
-                "model": "nano", "dataSmall": "shapes:512", "dataLarge": "shapes:1024", "epochs": 2, "batchSize": 64, "warmup": 10,
-                "tokenizer": "trained", "vocabSize": 600, "evalExamples": 5, "retrievalSize": 50,
-            ]),
+            .smoke: smokePreset(["dataSmall": "shapes:512", "dataLarge": "shapes:1024", "epochs": 2, "batchSize": 64, "warmup": 10]),
             .quick: PresetScale(seeds: 1, ["dataSmall": "shapes:4096", "dataLarge": "shapes:8192", "epochs": 4, "warmup": 30]),
             .full: PresetScale(seeds: 3, ["epochs": 10]),
         ]),

@@ -12,10 +12,7 @@ let optimizersStudy = StudyDefinition(
                "objective.preset": "fastclip-v3"],
         factors: [Factor.over("optimizer", ["adamw", "lamb"])],
         presets: [
-            .smoke: PresetScale(seeds: 1, [
-                "model": "nano", "data": "shapes:512", "epochs": 2, "batchSize": 64, "warmup": 10, "tokenizer": "trained",
-                "vocabSize": 600, "evalExamples": 5, "retrievalSize": 50,
-            ]),
+            .smoke: smokePreset(["data": "shapes:512", "epochs": 2, "batchSize": 64, "warmup": 10]),
             .quick: PresetScale(seeds: 1, ["data": "shapes:8192", "epochs": 4, "warmup": 50]),
             .full: PresetScale(seeds: 3, ["epochs": 10]),
         ]),

@@ -25,3 +25,10 @@ let standardColumns = [
     TableColumn("eval_mean", "eval mean"), TableColumn("zeroshot_shape_top1", "shape"), TableColumn("zeroshot_colour_top1", "colour"),
     TableColumn("zeroshot_count_top1", "count"), TableColumn("retrieval_i2t_r1", "i2t R@1"), TableColumn("retrieval_t2i_r1", "t2i R@1"),
 ]
+
+/// Every study's smoke preset: nano with a small trained tokenizer and a small held-out set
+/// (seconds per run), one seed, plus the study's own data and schedule.
+func smokePreset(_ settings: [String: ConfigValue]) -> PresetScale {
+    let nano: [String: ConfigValue] = ["model": "nano", "tokenizer": "trained", "vocabSize": 600, "evalExamples": 5, "retrievalSize": 50]
+    return PresetScale(seeds: 1, nano.merging(settings) { _, study in study })
+}

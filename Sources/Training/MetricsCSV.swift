@@ -9,11 +9,17 @@ public final class MetricsCSV {
     public let path: String
     public let columns: [String]
     private let handle: FileHandle
+    private let syncEveryRow: Bool
 
     /// Creates (or truncates) `path` and writes the header. With `keepingRowsThroughEpoch` N
     /// (resuming a run), the existing file must have the same header, and its rows whose `epoch`
     /// is at most N are kept; later ones (from an interrupted epoch) are dropped.
-    public init(path: String, columns: [String], keepingRowsThroughEpoch keep: Int? = nil) throws {
+    ///
+    /// `syncEveryRow` (the default) makes each row durable as it is appended; a per-step file
+    /// turns it off and calls `synchronize()` once per epoch instead (rows still reach the file at
+    /// once, so a crashed process loses none; only a crashed machine could).
+    public init(path: String, columns: [String], keepingRowsThroughEpoch keep: Int? = nil, syncEveryRow: Bool = true) throws {
+        self.syncEveryRow = syncEveryRow
         precondition(Set(columns).count == columns.count, "MetricsCSV: duplicate column names in \(columns)")
         self.path = path
         self.columns = columns
@@ -52,8 +58,11 @@ public final class MetricsCSV {
             return Self.format(v)
         }
         handle.write(Data((cells.joined(separator: ",") + "\n").utf8))
-        try handle.synchronize()
+        if syncEveryRow { try handle.synchronize() }
     }
+
+    /// Makes every row written so far durable (fsync).
+    public func synchronize() throws { try handle.synchronize() }
 
     /// Integers without a decimal point; other values with the shortest round-trip representation.
     public static func format(_ v: Double) -> String {

@@ -407,7 +407,9 @@ public final class Trainer {
         let root = communicator.isRoot
         // Rank 0 alone writes files and evaluates; the other ranks train.
         let metrics = root ? try MetricsCSV(path: config.output + "/metrics.csv", columns: Self.metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
-        let steps = root ? try MetricsCSV(path: config.output + "/steps.csv", columns: Self.stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
+        let steps = root
+            ? try MetricsCSV(path: config.output + "/steps.csv", columns: Self.stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil, syncEveryRow: false)
+            : nil
         let gammaSchedule = objective.innerLRSchedule
         log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
             + "\(config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
@@ -451,6 +453,7 @@ public final class Trainer {
             }
             progress?.finish()
             trainSeconds += Date().timeIntervalSince(epochStart)
+            try steps?.synchronize()
             let consistency = try checkRanksAgree()
             guard root else {
                 // The other ranks go on to the next epoch; rank 0's evaluation and checkpoint

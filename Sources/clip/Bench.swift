@@ -59,18 +59,11 @@ struct BenchTrain: ParsableCommand {
         let comm = try makeWorldCommunicator()
         let reduction: GradientReduction = gradientReduction == "auto"
             ? (ObjectiveConfiguration.preset(objective)!.loss == .mbcl ? .openclip : .fastclip) : GradientReduction(rawValue: gradientReduction)!
-        let r: TrainBenchResult
-        do {
-            r = try runTrainBenchmark(
+        let r = try abortingJobOnError(comm) {
+            try runTrainBenchmark(
                 preset: model, batch: batchSize, threads: threads, train: mode == "train",
                 memory: ActivationMemory(rawValue: memory)!, objective: objective, communicator: comm, reduction: reduction,
                 warmup: warmup, steps: steps)
-        } catch {
-            if comm.size > 1 {
-                FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
-                comm.abort(code: 1)
-            }
-            throw error
         }
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }

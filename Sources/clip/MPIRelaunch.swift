@@ -39,3 +39,15 @@ func defaultThreads() -> Int {
     if let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local >= 1 { return max(1, cores / local) }
     return cores
 }
+
+/// Runs `body`; if it throws on one rank of several, prints the error with the rank and ends the
+/// whole job, so no other rank is left waiting in a collective. In one process it rethrows.
+func abortingJobOnError<T>(_ comm: any Communicator, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch {
+        if comm.size > 1 {
+            FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
+            comm.abort(code: 1)
+        }
+        throw error
+    }
+}

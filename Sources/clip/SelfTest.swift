@@ -18,12 +18,7 @@ struct SelfTestCollectives: ParsableCommand {
 
     func run() throws {
         let comm = try makeWorldCommunicator()
-        do { try check(comm) } catch {
-            // A failed collective on one rank must not leave the others waiting.
-            FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
-            if comm.size > 1 { comm.abort(code: 1) }
-            throw error
-        }
+        try abortingJobOnError(comm) { try check(comm) }
     }
 
     func check(_ comm: any Communicator) throws {

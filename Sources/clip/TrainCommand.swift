@@ -168,18 +168,10 @@ struct Train: ParsableCommand {
         if ranks > 1 && comm.size != ranks {
             throw ValidationError("--ranks \(ranks) but mpirun started \(comm.size) ranks")
         }
-        let trainer: Trainer
-        let summary: TrainingSummary
-        do {
-            trainer = try resume.map { try Trainer(resuming: $0, threads: threads, communicator: comm) } ?? Trainer(configuration(), communicator: comm)
-            summary = try trainer.run()
-        } catch {
-            // One rank that cannot go on must not leave the others waiting in a collective.
-            if comm.size > 1 {
-                FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
-                comm.abort(code: 1)
-            }
-            throw error
+        // One rank that cannot go on must not leave the others waiting in a collective.
+        let (trainer, summary) = try abortingJobOnError(comm) {
+            let t = try resume.map { try Trainer(resuming: $0, threads: threads, communicator: comm) } ?? Trainer(configuration(), communicator: comm)
+            return (t, try t.run())
         }
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }

@@ -15,11 +15,10 @@ func clipExecutable() throws -> URL {
     return exe
 }
 
-/// Runs the `clip` executable built next to this test bundle; returns (status, stdout, stderr).
-func runClip(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-    let exe = try clipExecutable()
+/// Runs `name` (an executable of this package, built next to `clip`); returns (status, stdout, stderr).
+func runExecutable(_ name: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = exe
+    p.executableURL = try clipExecutable().deletingLastPathComponent().appendingPathComponent(name)
     p.arguments = arguments
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
@@ -29,6 +28,9 @@ func runClip(_ arguments: [String]) throws -> (status: Int32, out: String, err: 
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
+
+/// Runs the `clip` executable built next to this test bundle; returns (status, stdout, stderr).
+func runClip(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) { try runExecutable("clip", arguments) }
 
 @Suite("clip command line", .serialized)
 struct CLITests {

@@ -5,19 +5,7 @@ import Foundation
 import Testing
 
 /// Runs the `study` executable built next to this test bundle.
-func runStudy(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-    let clip = try clipExecutable()
-    let p = Process()
-    p.executableURL = clip.deletingLastPathComponent().appendingPathComponent("study")
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
+func runStudy(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) { try runExecutable("study", arguments) }
 
 @Suite("study command line", .serialized)
 struct StudyTests {
