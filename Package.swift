@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "clip",
             dependencies: [
-                "Compute", "Layers", "CLIP", "Objectives", "Collective", "Data", "Training", "Benchmarks", "CMPI",
+                "Compute", "Layers", "CLIP", "Objectives", "Collective", "Data", "Training", "Benchmarks", "CMPI", "Workbench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -19,6 +19,8 @@ let settingKeys: [String: String] = [
     "objective.preset": "objective preset", "objective.innerLRSchedule": "constant, cosine or drrho",
     "objective.gammaMin": "γ_min", "objective.gammaDecayEpochs": "E", "objective.rho": "ρ", "objective.lrTau": "lr_τ",
     "objective.tauInit": "τ_init", "objective.loss": "mbcl, gcl, rgcl, rgcl-g", "objective.temperatureRule": "temperature rule",
+    "ranks": "data-parallel ranks of the run (> 1 runs clip train under mpirun)",
+    "probeCollectives": "true: after the run, time the collectives over its ranks (collectives.csv in the run directory)",
 ]
 
 struct SettingsError: Error, CustomStringConvertible {
@@ -112,6 +114,38 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
     return c
 }
 
+/// The executor of each run: in this process for one rank, else `clip train` under mpirun. The
+/// ranks are the run's `ranks` setting, else `defaultRanks` (`study --ranks`); the threads per rank
+/// are `threads` (`study --threads`), else the run's `threads` setting, else the cores divided
+/// among the ranks. With `probeCollectives` a multi-rank run also times the collectives.
+func studyExecutor(defaultRanks: Int, threads: Int?) -> RunExecutor {
+    { run, directory in
+        let ranks = run.settings["ranks"]?.intValue ?? defaultRanks
+        guard ranks >= 1 else { throw SettingsError(key: "ranks", reason: "expected ≥ 1, got \(ranks)") }
+        let perRank = threads ?? run.settings["threads"]?.intValue ?? max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
+        if ranks == 1 {
+            try inProcessExecutor(threads: perRank)(run, directory)
+            return
+        }
+        try mpiExecutor(ranks: ranks, threads: perRank)(run, directory)
+        if run.settings["probeCollectives"] == .bool(true) {
+            try runClip(["bench", "collectives", "--ranks", "\(ranks)", "--csv", directory + "/collectives.csv"], what: "probeCollectives")
+        }
+    }
+}
+
+/// Runs the `clip` executable next to this one; throws naming `what` on failure.
+func runClip(_ arguments: [String], what: String) throws {
+    let clip = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("clip").path
+    guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: what, reason: "\(clip) not found; build the clip target") }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: clip)
+    p.arguments = arguments
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw SettingsError(key: what, reason: "clip \(arguments.first ?? "") exited with \(p.terminationStatus)") }
+}
+
 /// Runs in this process (one rank).
 func inProcessExecutor(threads: Int?) -> RunExecutor {
     { run, directory in
@@ -121,12 +155,11 @@ func inProcessExecutor(threads: Int?) -> RunExecutor {
     }
 }
 
-/// Runs `clip train` (next to this executable) with `--ranks K`, which re-launches under mpirun.
+/// Runs `clip train` (next to this executable) with `--ranks K`, which re-launches under mpirun
+/// with `threads` per rank (on one machine clip's `--threads` is the total it splits).
 func mpiExecutor(ranks: Int, threads: Int) -> RunExecutor {
     { run, directory in
         let c = try trainingConfiguration(run.settings, directory: directory)
-        let clip = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("clip").path
-        guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: "ranks", reason: "\(clip) not found; build the clip target") }
         var args = [
             "train", "--model", c.model, "--data", c.data, "--data-seed", "\(c.dataSeed)", "--epochs", "\(c.epochs)", "--batch-size", "\(c.batchSize)",
             "--lr", "\(c.learningRate)", "--lr-min", "\(c.learningRateFloor)", "--wd", "\(c.weightDecay)", "--warmup", "\(c.warmupSteps)",
@@ -135,15 +168,10 @@ func mpiExecutor(ranks: Int, threads: Int) -> RunExecutor {
             "--objective", c.objective.preset ?? "openclip", "--loss", c.objective.loss.rawValue,
             "--temperature-rule", c.objective.temperatureRule.rawValue, "--inner-lr-schedule", c.objective.innerLRSchedule.rawValue,
             "--gamma-min", "\(c.objective.gammaMin)", "--rho", "\(c.objective.rho)", "--tau-init", "\(c.objective.temperatureInit)",
-            "--gradient-reduction", c.gradientReduction.rawValue, "--ranks", "\(ranks)", "--threads", "\(threads)", "--out", directory,
+            "--gradient-reduction", c.gradientReduction.rawValue, "--ranks", "\(ranks)", "--threads", "\(threads * ranks)", "--out", directory,
         ]
         if let e = c.objective.gammaDecayEpochs { args += ["--gamma-decay-epochs", "\(e)"] }
         if let l = c.objective.learningRateTau { args += ["--lr-tau", "\(l)"] }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: clip)
-        p.arguments = args
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw SettingsError(key: "ranks", reason: "clip train exited with \(p.terminationStatus)") }
+        try runClip(args, what: "ranks")
     }
 }

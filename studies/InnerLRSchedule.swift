@@ -18,7 +18,8 @@ let innerLRScheduleStudy = StudyDefinition(
         ],
         presets: [
             .smoke: smokePreset(["dataSmall": "shapes:512", "dataLarge": "shapes:1024", "epochs": 2, "batchSize": 64, "warmup": 10]),
-            .quick: PresetScale(seeds: 1, ["dataSmall": "shapes:4096", "dataLarge": "shapes:8192", "epochs": 4, "warmup": 30]),
+            // Minutes: tiny for 4 epochs on 2,048 (Medium) and 6,144 (Large) pairs, 8 and 24 steps per epoch.
+            .quick: PresetScale(seeds: 1, ["dataSmall": "shapes:2048", "dataLarge": "shapes:6144", "epochs": 4, "warmup": 20]),
             .full: PresetScale(seeds: 3, ["epochs": 10]),
         ]),
     figures: { variants in

@@ -15,9 +15,11 @@ let driftRules: [String: DriftRule] = [
 ]
 
 /// golden.csv from a study's final-epoch summaries (mean and sd over its seeds).
-func goldens(from rows: [(variant: String, summaries: [String: Summary])]) -> [Golden] {
+func goldens(preset: StudyPreset, from rows: [(variant: String, summaries: [String: Summary])]) -> [Golden] {
     rows.flatMap { r in
-        goldenMetrics.compactMap { m in r.summaries[m].map { Golden(variant: r.variant, metric: m, mean: $0.mean, standardDeviation: $0.standardDeviation) } }
+        goldenMetrics.compactMap { m in
+            r.summaries[m].map { Golden(preset: preset.rawValue, variant: r.variant, metric: m, mean: $0.mean, standardDeviation: $0.standardDeviation) }
+        }
     }
 }
 
@@ -38,13 +40,18 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
             print("\(d.study.name): no golden.csv in \(dir); skipped (write one with `study \(d.study.name) --write-goldens --seeds 3`)")
             continue
         }
+        let goldenValues = try Drift.readGoldens(text, path: dir + "/golden.csv").filter { $0.preset == preset.rawValue }
+        guard !goldenValues.isEmpty else {
+            print("\(d.study.name): \(dir)/golden.csv has no \(preset.rawValue) goldens; skipped (write them with "
+                  + "`study \(d.study.name) --preset \(preset.rawValue) --write-goldens --seeds 3`)")
+            continue
+        }
         checked += 1
-        let goldenValues = try Drift.readGoldens(text, path: dir + "/golden.csv")
         // Fresh run directories: the nightly job retrains rather than reading the cache.
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         var runner = StudyRunner(study: d.study, cacheRoot: "\(cacheRoot)/\(stamp)", codeVersion: codeVersion)
         runner.report = { print($0) }
-        let results = try runner.run(preset: preset, seeds: 1, executor: inProcessExecutor(threads: threads))
+        let results = try runner.run(preset: preset, seeds: 1, executor: studyExecutor(defaultRanks: 1, threads: threads))
         let out = StudyOutput(directory: "\(cacheRoot)/\(stamp)/\(d.study.name)-summary")
         try out.write(results, variants: d.study.variants)
         var values: [String: [String: Double]] = [:]
@@ -54,7 +61,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         let first = d.study.expand(preset: preset, seeds: 1, codeVersion: codeVersion)[0]
         let again = "\(cacheRoot)/\(stamp)/rerun"
         try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: true)
-        try inProcessExecutor(threads: threads)(first, again)
+        try studyExecutor(defaultRanks: 1, threads: threads)(first, again)
         let identical = try metricsWithoutTime(runner.directory(of: first)) == metricsWithoutTime(again)
         let table = Drift.markdown(verdicts) + "\nBit-identical rerun of \(first.variant), seed 0: " + (identical ? "yes" : "**NO**") + "\n"
         try table.write(toFile: dir + "/nightly.md", atomically: true, encoding: .utf8)
@@ -62,7 +69,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         try drawNightly(verdicts, study: d.study.name, directory: dir)
         if verdicts.contains(where: \.drifted) || !identical { failed = true }
     }
-    if checked == 0 { print("no study has goldens; nothing checked") }
+    if checked == 0 { print("no study has \(preset.rawValue) goldens; nothing checked") }
     return failed
 }
 

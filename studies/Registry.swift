@@ -5,12 +5,18 @@ import Workbench
 /// A study with what it draws.
 struct StudyDefinition: Sendable {
     let study: Study
-    /// Figures over summary.csv, given the variants in order.
+    /// Figures over the output directory's CSV files, given the variants in order.
     let figures: @Sendable ([String]) -> [Figure]
     let table: ResultsTable
+    /// After the runs: files the study keeps from its run directories, written into the output
+    /// directory (so `--render-only` needs no cache). Gets each run with its directory.
+    var collect: (@Sendable (_ runs: [(run: PlannedRun, directory: String)], _ output: String) throws -> [String])? = nil
+    /// Before the figures: CSV files and tables derived from the output directory's CSV files
+    /// (runs.csv, summary.csv, and what `collect` kept). Returns the files written.
+    var derive: (@Sendable (_ output: String) throws -> [String])? = nil
 }
 
-let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, optimizersStudy]
+let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy]
 
 /// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant.
 func perEpochFigure(name: String, metric: String, title: String, yLabel: String, variants: [String], extra: [String] = []) -> Figure {
@@ -31,4 +37,26 @@ let standardColumns = [
 func smokePreset(_ settings: [String: ConfigValue]) -> PresetScale {
     let nano: [String: ConfigValue] = ["model": "nano", "tokenizer": "trained", "vocabSize": 600, "evalExamples": 5, "retrievalSize": 50]
     return PresetScale(seeds: 1, nano.merging(settings) { _, study in study })
+}
+
+/// A CSV file of a study's output directory as rows keyed by column.
+func readTable(_ path: String) throws -> [[String: String]] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw WorkbenchError.missing(what: path + " (run the study first; --render-only redraws from it)")
+    }
+    let t = try CSV.parse(text)
+    return t.rows.map { Dictionary(uniqueKeysWithValues: zip(t.columns, $0)) }
+}
+
+/// A number of a row read by `readTable`; throws naming the file and column when it is not one.
+func number(_ row: [String: String], _ column: String, in path: String) throws -> Double {
+    guard let s = row[column] else { throw WorkbenchError.malformed(what: path, reason: "no column '\(column)'") }
+    guard let v = CSV.number(s) else { throw WorkbenchError.malformed(what: path, reason: "column '\(column)': '\(s)' is not a number") }
+    return v
+}
+
+/// Writes `text` to `<directory>/<name>` and returns the name.
+func write(_ text: String, _ name: String, in directory: String) throws -> String {
+    try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+    return name
 }

@@ -16,7 +16,7 @@ struct StudyCommand: ParsableCommand {
     @Argument(help: "A study's name, `list`, or `nightly` (rerun every study with goldens and judge drift).") var name: String
     @Option(help: "smoke (seconds), quick (minutes; the default) or full (hours).") var preset = "quick"
     @Option(help: "Seeds per variant (default: the preset's).") var seeds: Int?
-    @Option(help: "Ranks per run (> 1 runs clip train under mpirun).") var ranks = 1
+    @Option(help: "Ranks per run where the study does not set them (> 1 runs clip train under mpirun).") var ranks = 1
     @Option(help: "Threads per run (per rank with --ranks).") var threads: Int?
     @Option(help: "Output directory (default figures/<study>).") var out: String?
     @Option(help: "Where run directories are cached.") var cache = "runs/studies"
@@ -56,14 +56,24 @@ struct StudyCommand: ParsableCommand {
         if !renderOnly {
             var runner = StudyRunner(study: d.study, cacheRoot: cache, codeVersion: codeVersion())
             runner.report = { print($0) }
-            let executor = ranks > 1 ? mpiExecutor(ranks: ranks, threads: threads ?? max(1, Threads.available / ranks)) : inProcessExecutor(threads: threads)
+            runner.provenance = ["commit": git(["rev-parse", "HEAD"]) ?? "unknown"]
+            let executor = studyExecutor(defaultRanks: ranks, threads: threads)
+            let plan = d.study.expand(preset: StudyPreset(rawValue: preset)!, seeds: seeds, codeVersion: runner.codeVersion)
             let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, executor: executor)
             try output.write(results, variants: d.study.variants)
+            let runs = plan.map { (run: $0, directory: runner.directory(of: $0)) }
+            _ = try writeProvenance(runs, output: output.directory)
+            _ = try d.collect?(runs, output.directory)
         }
-        let files = try output.render(figures: d.figures(d.study.variants), table: d.table)
+        let derived = try d.derive?(output.directory) ?? []
+        let files = derived + (try output.render(figures: d.figures(d.study.variants), table: d.table))
         if writeGoldens {
-            try Drift.goldenCSV(goldens(from: try output.finalSummaries())).write(toFile: output.directory + "/golden.csv", atomically: true, encoding: .utf8)
-            print("wrote \(output.directory)/golden.csv")
+            // Replaces this preset's goldens and keeps the other presets'.
+            let path = output.directory + "/golden.csv"
+            let existing = try (try? String(contentsOfFile: path, encoding: .utf8)).map { try Drift.readGoldens($0, path: path) } ?? []
+            let new = goldens(preset: StudyPreset(rawValue: preset)!, from: try output.finalSummaries())
+            try Drift.goldenCSV(Drift.merge(existing, new)).write(toFile: path, atomically: true, encoding: .utf8)
+            print("wrote \(path) (\(preset) goldens over \(new.first.map { _ in "the study's seeds" } ?? "no variants"))")
         }
         print("wrote \(output.directory)/: runs.csv, summary.csv, " + files.joined(separator: ", "))
         print(try String(contentsOfFile: output.directory + "/table.md", encoding: .utf8))

@@ -246,7 +246,7 @@ public final class Trainer {
             provenance: [
                 "communication": communicator.summary,
                 "cpu": cpu.modelName, "cpu_features": cpu.summary, "threads": "\(config.threads)",
-                "openblas": Threads.blasConfig, "host": ProcessInfo.processInfo.hostName,
+                "openblas": Threads.blasConfig, "host": ProcessInfo.processInfo.hostName, "swift": swiftCompilerVersion,
                 "started": ISO8601DateFormatter().string(from: Date()),
             ])
         let enc = JSONEncoder()
@@ -664,3 +664,18 @@ enum TrainingObjective {
         }
     }
 }
+
+/// The Swift compiler this build came from (for a run's provenance).
+let swiftCompilerVersion: String = {
+    #if compiler(>=6.4)
+        return "≥ 6.4"
+    #elseif compiler(>=6.3)
+        return "6.3"
+    #elseif compiler(>=6.2)
+        return "6.2"
+    #elseif compiler(>=6.1)
+        return "6.1"
+    #else
+        return "< 6.1"
+    #endif
+}()

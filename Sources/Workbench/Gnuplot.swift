@@ -4,15 +4,18 @@
 
 import Foundation
 
-/// One line of a figure: the rows of `csv` whose `filterColumn` equals `filterValue`, plotted as
-/// `x` against `y`, with `error` as ± error bars when given.
+/// One line of a figure: the rows of `csv` whose `filterColumn` equals `filterValue` (every row
+/// when there is no filter), plotted as `x` against `y`, with `error` as ± error bars when given.
+/// In a stacked-bar figure a series is one segment of every bar: its `y` column, with `x` unused.
 public struct Series: Hashable, Sendable {
     public let title: String
-    public let filterColumn: String
-    public let filterValue: String
+    public let filterColumn: String?
+    public let filterValue: String?
     public let x: String
     public let y: String
     public let error: String?
+    /// gnuplot's `with` for a series without error bars: linespoints unless set (points, lines).
+    public var with: String = "linespoints"
 
     public init(title: String, filterColumn: String, filterValue: String, x: String, y: String, error: String? = nil) {
         self.title = title
@@ -22,6 +25,35 @@ public struct Series: Hashable, Sendable {
         self.y = y
         self.error = error
     }
+
+    /// A series over every row of the CSV.
+    public init(title: String, x: String, y: String, error: String? = nil) {
+        self.title = title
+        self.filterColumn = nil
+        self.filterValue = nil
+        self.x = x
+        self.y = y
+        self.error = error
+    }
+
+    /// A segment of a stacked-bar figure: column `y` of every row.
+    public static func segment(_ title: String, _ y: String) -> Series { Series(title: title, x: "", y: y) }
+
+    /// This series drawn `with` another gnuplot style (points, lines, …).
+    public func drawn(_ with: String) -> Series {
+        var s = self
+        s.with = with
+        return s
+    }
+}
+
+/// How a figure draws its series.
+public enum FigureStyle: Hashable, Sendable {
+    /// Lines with points (error bars where a series has an error column).
+    case lines
+    /// One bar per CSV row, labelled by `labelColumn`, stacked from its series (bottom first), as
+    /// in FastCLIP's per-iteration time breakdown.
+    case stackedBars(labelColumn: String)
 }
 
 /// A figure: its file base name, the CSV it reads (relative to the figure's directory), labels
@@ -35,8 +67,11 @@ public struct Figure: Hashable, Sendable {
     public let series: [Series]
     /// Extra gnuplot lines before the plot (ranges, log scales, key placement).
     public let extra: [String]
+    public let style: FigureStyle
 
-    public init(name: String, csv: String, title: String, xLabel: String, yLabel: String, series: [Series], extra: [String] = []) {
+    public init(
+        name: String, csv: String, title: String, xLabel: String, yLabel: String, series: [Series], extra: [String] = [], style: FigureStyle = .lines
+    ) {
         precondition(!series.isEmpty, "Figure \(name): no series")
         precondition(name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }, "Figure \(name): name must be a plain file name")
         self.name = name
@@ -46,6 +81,7 @@ public struct Figure: Hashable, Sendable {
         self.yLabel = yLabel
         self.series = series
         self.extra = extra
+        self.style = style
     }
 }
 
@@ -71,13 +107,31 @@ public enum Gnuplot {
             "set key outside right top noenhanced",
             "set grid",
         ]
-        lines += figure.extra
-        let clauses = figure.series.map { s -> String in
-            let select = "(strcol(\(quoted(s.filterColumn))) eq \(quoted(s.filterValue)) ? column(\(quoted(s.x))) : NaN)"
-            if let e = s.error {
-                return "\(quoted(figure.csv)) using \(select):(column(\(quoted(s.y)))):(column(\(quoted(e)))) with yerrorlines title \(quoted(s.title))"
+        var clauses: [String]
+        switch figure.style {
+        case .lines:
+            lines += figure.extra
+            clauses = figure.series.map { s -> String in
+                let select: String
+                if let column = s.filterColumn, let value = s.filterValue {
+                    select = "(strcol(\(quoted(column))) eq \(quoted(value)) ? column(\(quoted(s.x))) : NaN)"
+                } else {
+                    select = "(column(\(quoted(s.x))))"
+                }
+                if let e = s.error {
+                    return "\(quoted(figure.csv)) using \(select):(column(\(quoted(s.y)))):(column(\(quoted(e)))) with yerrorlines title \(quoted(s.title))"
+                }
+                return "\(quoted(figure.csv)) using \(select):(column(\(quoted(s.y)))) with \(s.with) title \(quoted(s.title))"
             }
-            return "\(quoted(figure.csv)) using \(select):(column(\(quoted(s.y)))) with linespoints title \(quoted(s.title))"
+        case .stackedBars(let label):
+            lines += [
+                "set style data histograms", "set style histogram rowstacked", "set style fill solid 0.85 border -1", "set boxwidth 0.75",
+                "set xtics rotate by -30 left", "set yrange [0:*]",
+            ]
+            lines += figure.extra
+            clauses = figure.series.enumerated().map { i, s in
+                "\(quoted(figure.csv)) using (column(\(quoted(s.y))))" + (i == 0 ? ":xtic(strcol(\(quoted(label))))" : "") + " title \(quoted(s.title))"
+            }
         }
         lines.append("set terminal pngcairo size 960,600 font \",11\"")
         lines.append("set output \(quoted(figure.name + ".png"))")

@@ -88,13 +88,16 @@ extension String {
     var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
-/// A golden value: the mean and sd of a metric for a variant over several seeds.
+/// A golden value: the mean and sd of a metric for a variant over several seeds, at a preset (a
+/// study's smoke and quick goldens live side by side in one golden.csv).
 public struct Golden: Sendable, Hashable {
+    public let preset: String
     public let variant: String
     public let metric: String
     public let mean: Double
     public let standardDeviation: Double
-    public init(variant: String, metric: String, mean: Double, standardDeviation: Double) {
+    public init(preset: String = "quick", variant: String, metric: String, mean: Double, standardDeviation: Double) {
+        self.preset = preset
         self.variant = variant
         self.metric = metric
         self.mean = mean
@@ -125,21 +128,32 @@ public struct DriftResult: Sendable, Hashable {
 }
 
 public enum Drift {
-    /// golden.csv: `variant, metric, mean, sd`.
+    /// golden.csv: `preset, variant, metric, mean, sd`.
     public static func goldenCSV(_ goldens: [Golden]) -> String {
-        CSV.render(columns: ["variant", "metric", "mean", "sd"], rows: goldens.map { [.text($0.variant), .text($0.metric), .number($0.mean), .number($0.standardDeviation)] })
+        CSV.render(
+            columns: ["preset", "variant", "metric", "mean", "sd"],
+            rows: goldens.map { [.text($0.preset), .text($0.variant), .text($0.metric), .number($0.mean), .number($0.standardDeviation)] })
+    }
+
+    /// `existing` with every golden of the presets in `new` replaced by `new`'s.
+    public static func merge(_ existing: [Golden], _ new: [Golden]) -> [Golden] {
+        let presets = Set(new.map(\.preset))
+        return existing.filter { !presets.contains($0.preset) } + new
     }
 
     public static func readGoldens(_ text: String, path: String) throws -> [Golden] {
         let t = try CSV.parse(text)
-        guard t.columns == ["variant", "metric", "mean", "sd"] else {
-            throw WorkbenchError.malformed(what: path, reason: "expected the columns variant,metric,mean,sd; got \(t.columns.joined(separator: ","))")
+        guard t.columns == ["preset", "variant", "metric", "mean", "sd"] else {
+            throw WorkbenchError.malformed(what: path, reason: "expected the columns preset,variant,metric,mean,sd; got \(t.columns.joined(separator: ","))")
         }
         return try t.rows.enumerated().map { n, r in
-            guard let m = CSV.number(r[2]), let s = CSV.number(r[3]), m.isFinite, s.isFinite, s >= 0 else {
+            guard StudyPreset(rawValue: r[0]) != nil else {
+                throw WorkbenchError.malformed(what: path, reason: "row \(n + 1): preset must be smoke, quick or full, got '\(r[0])'")
+            }
+            guard let m = CSV.number(r[3]), let s = CSV.number(r[4]), m.isFinite, s.isFinite, s >= 0 else {
                 throw WorkbenchError.malformed(what: path, reason: "row \(n + 1): mean and sd must be finite numbers, sd ≥ 0")
             }
-            return Golden(variant: r[0], metric: r[1], mean: m, standardDeviation: s)
+            return Golden(preset: r[0], variant: r[1], metric: r[2], mean: m, standardDeviation: s)
         }
     }
 

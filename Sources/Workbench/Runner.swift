@@ -59,6 +59,9 @@ public struct StudyRunner {
     public let codeVersion: String
     /// Receives progress lines ("run 3/8 …"); standard output by default.
     public var report: (String) -> Void = { print($0) }
+    /// Written into each finished run's done.json beside its id, seconds and code version (for
+    /// example the git commit).
+    public var provenance: [String: String] = [:]
 
     public init(study: Study, cacheRoot: String, codeVersion: String) {
         self.study = study
@@ -92,7 +95,8 @@ public struct StudyRunner {
             _ = try Self.readMetrics(dir + "/metrics.csv")
             let seconds = Date().timeIntervalSince(start)
             spent += seconds
-            let done = "{\"id\":\(jsonQuoted(run.id)),\"seconds\":\(CSV.format(seconds)),\"code\":\(jsonQuoted(codeVersion))}\n"
+            let extra = provenance.keys.sorted().map { ",\(jsonQuoted($0)):\(jsonQuoted(provenance[$0]!))" }.joined()
+            let done = "{\"id\":\(jsonQuoted(run.id)),\"seconds\":\(CSV.format(seconds)),\"code\":\(jsonQuoted(codeVersion))\(extra)}\n"
             try done.write(toFile: dir + "/done.json", atomically: true, encoding: .utf8)
         }
         var rows: [(run: PlannedRun, metrics: [String: Double])] = []

@@ -10,7 +10,7 @@ import Objectives
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and training throughput.",
-        subcommands: [BenchKernels.self, BenchTrain.self])
+        subcommands: [BenchKernels.self, BenchTrain.self, BenchCollectives.self])
 }
 
 struct BenchTrain: ParsableCommand {

@@ -49,17 +49,36 @@ struct StudyTests {
         #expect(missing.status != 0 && missing.err.contains("/nonexistent/dir/summary.csv"), "\(missing.err)")
     }
 
-    @Test("Every declared study runs its smoke preset and writes its figures and a table row per variant",
-          arguments: ["inner-lr-schedule", "fastclip-vs-openclip", "optimizers"])
+    @Test("Every declared study runs its smoke preset and writes its figures, provenance and a table row per variant",
+          arguments: ["inner-lr-schedule", "fastclip-vs-openclip", "gradient-reduction", "optimizers"])
     func everyStudySmoke(name: String) throws {
         let base = NSTemporaryDirectory() + "study-\(name)-\(UUID().uuidString)"
         let r = try runStudy([name, "--preset", "smoke", "--out", base + "/out", "--cache", base + "/cache", "--threads", "1"])
         #expect(r.status == 0, "stderr: \(r.err)")
-        let expected = ["inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "optimizers": 2][name]!
+        let expected = ["inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "gradient-reduction": 6, "optimizers": 2][name]!
         let table = try String(contentsOfFile: base + "/out/table.md", encoding: .utf8)
         #expect(table.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| ---") }.count == 1 + expected, "\(table)")
-        #expect(FileManager.default.fileExists(atPath: base + "/out/eval-mean.png"))
+        let figure = ["fastclip-vs-openclip": "speedup", "gradient-reduction": "time-breakdown"][name] ?? "eval-mean"
+        let png = try ImageDecoder.decode(path: base + "/out/\(figure).png")
+        #expect(png.width == 960 && png.height == 600)
+        // One provenance row per run, naming the host's CPU and the OpenBLAS build.
+        let provenance = try String(contentsOfFile: base + "/out/provenance.csv", encoding: .utf8).split(separator: "\n")
+        #expect(provenance.count == 1 + expected && provenance.dropFirst().allSatisfy { $0.contains("OpenBLAS") }, "\(provenance)")
         if name == "inner-lr-schedule" { #expect(table.contains("| Medium / FastCLIP-v1 |") && table.contains("24.87 (0.13)")) }
+        if name == "fastclip-vs-openclip" {
+            let speedup = try String(contentsOfFile: base + "/out/speedup.md", encoding: .utf8)
+            #expect(["| 64 (1) |", "| 512 (8) |", "1.74×"].allSatisfy(speedup.contains), "\(speedup)")
+        }
+        if name == "gradient-reduction" {
+            // Measured ring volumes beside §7.3's: OpenCLIP's feature collectives move about twice FastCLIP's.
+            let volumes = try String(contentsOfFile: base + "/out/volumes.md", encoding: .utf8)
+            #expect(volumes.contains("| K=4 / OpenCLIP |") && volumes.contains("| K=2 / FastCLIP |"), "\(volumes)")
+            let projection = try String(contentsOfFile: base + "/out/projection.md", encoding: .utf8)
+            #expect(projection.contains("| K=8 / FastCLIP | – |") && projection.contains("all_reduce α ="), "\(projection)")
+            for f in ["communication.png", "collectives.svg", "projection.pdf", "fit.csv", "collectives.csv"] {
+                #expect(FileManager.default.fileExists(atPath: base + "/out/" + f), "missing \(f)")
+            }
+        }
     }
 
     @Test("Nightly: goldens written from two seeds hold for a rerun; a shifted golden is drift, and the job fails")
@@ -69,16 +88,16 @@ struct StudyTests {
         let write = try runStudy(["optimizers", "--preset", "smoke", "--seeds", "2", "--out", figs, "--cache", base + "/cache", "--threads", "1", "--write-goldens"])
         #expect(write.status == 0, "\(write.err)")
         let golden = try String(contentsOfFile: figs + "/golden.csv", encoding: .utf8)
-        #expect(golden.hasPrefix("variant,metric,mean,sd\nadamw,eval_mean,"), "\(golden)")
+        #expect(golden.hasPrefix("preset,variant,metric,mean,sd\nsmoke,adamw,eval_mean,"), "\(golden)")
         let nightlyArgs = ["nightly", "--preset", "smoke", "--figures", base + "/figures", "--cache", base + "/nightly", "--threads", "1"]
         let ok = try runStudy(nightlyArgs)
         #expect(ok.status == 0 && ok.out.contains("nightly: no drift") && ok.out.contains("Bit-identical rerun of adamw, seed 0: yes"), "\(ok.out)\n\(ok.err)")
         #expect(FileManager.default.fileExists(atPath: figs + "/nightly.png") && FileManager.default.fileExists(atPath: figs + "/nightly.md"))
         // Shift adamw's eval_mean golden up by 0.2: far outside its band.
         var lines = golden.split(separator: "\n").map(String.init)
-        let i = try #require(lines.firstIndex { $0.hasPrefix("adamw,eval_mean,") })
+        let i = try #require(lines.firstIndex { $0.hasPrefix("smoke,adamw,eval_mean,") })
         let parts = lines[i].split(separator: ",")
-        lines[i] = "adamw,eval_mean,\(Double(parts[2])! + 0.2),\(parts[3])"
+        lines[i] = "smoke,adamw,eval_mean,\(Double(parts[3])! + 0.2),\(parts[4])"
         try (lines.joined(separator: "\n") + "\n").write(toFile: figs + "/golden.csv", atomically: true, encoding: .utf8)
         let drift = try runStudy(nightlyArgs)
         #expect(drift.status != 0, "\(drift.out)")

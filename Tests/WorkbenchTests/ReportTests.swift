@@ -40,7 +40,7 @@ struct ReportTests {
         let goldens = [
             Golden(variant: "v3", metric: "eval_mean", mean: 0.70, standardDeviation: 0.01),
             Golden(variant: "v3", metric: "loss", mean: 1.0, standardDeviation: 0.0),
-            Golden(variant: "v1", metric: "eval_mean", mean: 0.60, standardDeviation: 0.002),
+            Golden(preset: "smoke", variant: "v1", metric: "eval_mean", mean: 0.60, standardDeviation: 0.002),
         ]
         let rules = ["loss": DriftRule(k: 2, floor: 0.05)]
         func verdicts(_ nightly: [String: [String: Double]]) -> [Bool] { Drift.judge(nightly: nightly, goldens: goldens, rules: rules).map(\.drifted) }
@@ -50,8 +50,14 @@ struct ReportTests {
         #expect(verdicts(["v3": ["eval_mean": 0.66]]) == [true, true, true], "a missing value drifts")
         let text = Drift.goldenCSV(goldens)
         #expect(try Drift.readGoldens(text, path: "golden.csv") == goldens)
-        #expect(throws: WorkbenchError.self) { try Drift.readGoldens("variant,metric,mean\n", path: "g.csv") }
-        #expect(throws: WorkbenchError.self) { try Drift.readGoldens("variant,metric,mean,sd\nv,m,1,-1\n", path: "g.csv") }
+        #expect(throws: WorkbenchError.self) { try Drift.readGoldens("variant,metric,mean,sd\n", path: "g.csv") }
+        #expect(throws: WorkbenchError.self) { try Drift.readGoldens("preset,variant,metric,mean,sd\nquick,v,m,1,-1\n", path: "g.csv") }
+        #expect(throws: WorkbenchError.self) { try Drift.readGoldens("preset,variant,metric,mean,sd\nhuge,v,m,1,0\n", path: "g.csv") }
+        // Writing a preset's goldens replaces that preset's and keeps the others.
+        let smoke = [Golden(preset: "smoke", variant: "v1", metric: "eval_mean", mean: 0.5, standardDeviation: 0.01)]
+        let merged = Drift.merge(goldens, smoke)
+        #expect(merged.filter { $0.preset == "smoke" } == smoke)
+        #expect(merged.filter { $0.preset == "quick" } == goldens.filter { $0.preset == "quick" })
         let md = Drift.markdown(Drift.judge(nightly: ["v3": ["eval_mean": 0.9, "loss": 1]], goldens: goldens))
         #expect(md.contains("| v3 | eval_mean | 0.9000 | [0.6700, 0.7300] | **DRIFT** |"))
         #expect(md.split(separator: "\n")[2].contains("DRIFT"), "drifted rows come first")
