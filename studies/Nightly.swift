@@ -73,22 +73,28 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
     return failed
 }
 
-/// nightly.csv and a figure of each nightly value (points) over its golden band (error bars).
+/// nightly.csv and a figure of each nightly value placed in its golden band: position =
+/// (value − band centre) / band half-width, so every check shares one axis and the band is [−1, 1]
+/// whatever the metric's scale.
 func drawNightly(_ verdicts: [DriftResult], study: String, directory: String) throws {
     var rows: [[Cell]] = []
     for (i, v) in verdicts.enumerated() {
-        rows.append([.text(v.metric), .number(Double(i)), .text(v.variant), .number((v.low + v.high) / 2), .number((v.high - v.low) / 2), .number(v.value)])
+        let mid = (v.low + v.high) / 2, half = (v.high - v.low) / 2
+        rows.append([.text(v.metric), .number(Double(i)), .text(v.variant), .number(mid), .number(half), .number(v.value),
+                     .number(half > 0 ? (v.value - mid) / half : .nan)])
     }
-    try CSV.render(columns: ["metric", "index", "variant", "band_mid", "band_half", "nightly"], rows: rows)
+    try CSV.render(columns: ["metric", "index", "variant", "band_mid", "band_half", "nightly", "position"], rows: rows)
         .write(toFile: directory + "/nightly.csv", atomically: true, encoding: .utf8)
     let metrics = Array(Set(verdicts.map(\.metric))).sorted()
-    let series = metrics.flatMap { m in
-        [Series(title: "\(m): golden band", filterColumn: "metric", filterValue: m, x: "index", y: "band_mid", error: "band_half"),
-         Series(title: "\(m): nightly", filterColumn: "metric", filterValue: m, x: "index", y: "nightly")]
-    }
+    let series = metrics.map { m in Series(title: m, filterColumn: "metric", filterValue: m, x: "index", y: "position").drawn("points pointsize 1.5") }
+    let tics = verdicts.enumerated().map { i, v in "\(Gnuplot.quoted(v.variant)) \(i)" }.joined(separator: ", ")
     let figure = Figure(
-        name: "nightly", csv: "nightly.csv", title: "\(study): nightly values over their golden bands", xLabel: "check (variant, metric)",
-        yLabel: "value", series: series, extra: ["set xtics 1", "set offsets 0.5, 0.5, 0, 0"])
+        name: "nightly", csv: "nightly.csv", title: "\(study): nightly values in their golden bands (±1 = the band's edge)", xLabel: "",
+        yLabel: "(nightly − golden mean) / band half-width", series: series,
+        extra: [
+            "set xtics (\(tics)) rotate by -45 left noenhanced", "set offsets 0.5, 0.5, 0, 0", "set yrange [*<-3:3<*]", "set key below",
+            "set object 1 rect from graph 0, first -1 to graph 1, first 1 fc rgb \"#d8f0d8\" fs solid 0.6 behind",
+        ])
     try Gnuplot.script(figure).write(toFile: directory + "/nightly.gp", atomically: true, encoding: .utf8)
     try Gnuplot.render(scriptFile: "nightly.gp", in: directory)
 }

@@ -21,8 +21,9 @@ struct StudyCommand: ParsableCommand {
     @Option(help: "Output directory (default figures/<study>).") var out: String?
     @Option(help: "Where run directories are cached.") var cache = "runs/studies"
     @Flag(help: "Redraw figures and tables from the existing CSV; run nothing.") var renderOnly = false
-    @Flag(help: "Also write golden.csv (final-epoch mean and sd over the seeds) for the nightly check.") var writeGoldens = false
-    @Option(help: "Where `nightly` reads figures/<study>/golden.csv and writes nightly.md.") var figures = "figures"
+    @Flag(help: "Also write the preset's goldens (final-epoch mean and sd over the seeds) into <figures>/<study>/golden.csv for the nightly check.")
+    var writeGoldens = false
+    @Option(help: "The figures root: where goldens are written and `nightly` reads <study>/golden.csv and writes nightly.md.") var figures = "figures"
 
     func validate() throws {
         guard name == "list" || name == "nightly" || registry.contains(where: { $0.study.name == name }) else {
@@ -69,7 +70,8 @@ struct StudyCommand: ParsableCommand {
         let files = derived + (try output.render(figures: d.figures(d.study.variants), table: d.table))
         if writeGoldens {
             // Replaces this preset's goldens and keeps the other presets'.
-            let path = output.directory + "/golden.csv"
+            let path = "\(figures)/\(name)/golden.csv"
+            try FileManager.default.createDirectory(atPath: "\(figures)/\(name)", withIntermediateDirectories: true)
             let existing = try (try? String(contentsOfFile: path, encoding: .utf8)).map { try Drift.readGoldens($0, path: path) } ?? []
             let new = goldens(preset: StudyPreset(rawValue: preset)!, from: try output.finalSummaries())
             try Drift.goldenCSV(Drift.merge(existing, new)).write(toFile: path, atomically: true, encoding: .utf8)

@@ -85,7 +85,10 @@ struct StudyTests {
     func nightlyDrift() throws {
         let base = NSTemporaryDirectory() + "nightly-\(UUID().uuidString)"
         let figs = base + "/figures/optimizers"
-        let write = try runStudy(["optimizers", "--preset", "smoke", "--seeds", "2", "--out", figs, "--cache", base + "/cache", "--threads", "1", "--write-goldens"])
+        let write = try runStudy([
+            "optimizers", "--preset", "smoke", "--seeds", "2", "--out", base + "/out", "--figures", base + "/figures", "--cache", base + "/cache", "--threads", "1",
+            "--write-goldens",
+        ])
         #expect(write.status == 0, "\(write.err)")
         let golden = try String(contentsOfFile: figs + "/golden.csv", encoding: .utf8)
         #expect(golden.hasPrefix("preset,variant,metric,mean,sd\nsmoke,adamw,eval_mean,"), "\(golden)")
