@@ -40,7 +40,8 @@ study NAME *ARGS: setup
     swift build -c release --product study --product clip
     .build/release/study {{NAME}} {{ARGS}}
 
-# Nightly drift check: rerun studies with figures/<study>/golden.csv at PRESET; fail on drift.
-nightly PRESET="quick": setup
+# Nightly drift check: rerun every study that has PRESET goldens in figures/<study>/golden.csv
+# (smoke for all; quick for temperature-ablation), judge drift, fail on it.
+nightly PRESET="smoke": setup
     swift build -c release --product study --product clip
     .build/release/study nightly --preset {{PRESET}}

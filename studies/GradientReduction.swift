@@ -49,11 +49,12 @@ let gradientReductionStudy = StudyDefinition(
                 xLabel: "bytes moved per rank", yLabel: "seconds",
                 series: fitSeries(), extra: ["set logscale xy", "set format x \"10^{%T}\"", "set format y \"10^{%T}\"", "set key below maxrows 4"]),
             Figure(
-                name: "projection", csv: "projection.csv", title: "Modelled per-iteration time: K = 1's compute plus fitted collectives (measured totals in projection.md)",
+                name: "projection", csv: "projection.csv",
+                title: "Modelled communication per iteration to K = 8 (computation and totals in projection.md)",
                 xLabel: "", yLabel: "ms per iteration",
                 series: [
-                    .segment("others (K = 1)", "other_ms"), .segment("computation (K = 1)", "compute_ms"),
-                    .segment("feature collectives (model)", "feature_ms"), .segment("gradient all-reduce (model; overlappable)", "allreduce_ms"),
+                    .segment("feature collectives: OpenCLIP all-gather + reduce-scatter, FastCLIP all-gather", "feature_ms"),
+                    .segment("gradient all-reduce (overlaps the backward)", "allreduce_ms"),
                 ],
                 extra: bars, style: .stackedBars(labelColumn: "label")),
         ]

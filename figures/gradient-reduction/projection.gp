@@ -3,7 +3,7 @@
 set datafile separator ","
 set datafile columnheaders
 set datafile missing "nan"
-set title "Modelled per-iteration time: K = 1's compute plus fitted collectives (measured totals in projection.md)" noenhanced
+set title "Modelled communication per iteration to K = 8 (computation and totals in projection.md)" noenhanced
 set xlabel "" noenhanced
 set ylabel "ms per iteration" noenhanced
 set key outside right top noenhanced
@@ -17,10 +17,8 @@ set yrange [0:*]
 set key below
 set terminal pngcairo size 960,600 font ",11"
 set output "projection.png"
-plot "projection.csv" using (column("other_ms")):xtic(strcol("label")) title "others (K = 1)", \
-     "projection.csv" using (column("compute_ms")) title "computation (K = 1)", \
-     "projection.csv" using (column("feature_ms")) title "feature collectives (model)", \
-     "projection.csv" using (column("allreduce_ms")) title "gradient all-reduce (model; overlappable)"
+plot "projection.csv" using (column("feature_ms")):xtic(strcol("label")) title "feature collectives: OpenCLIP all-gather + reduce-scatter, FastCLIP all-gather", \
+     "projection.csv" using (column("allreduce_ms")) title "gradient all-reduce (overlaps the backward)"
 set terminal svg size 960,600 font ",11" background "white"
 set output "projection.svg"
 replot
