@@ -37,11 +37,13 @@ bench-kernels *ARGS: setup
 
 # Run a study and draw its figures and table: just study temperature-ablation [--preset smoke|quick|full].
 study NAME *ARGS: setup
-    swift build -c release --product study --product clip
+    swift build -c release --product clip
+    swift build -c release --product study
     .build/release/study {{NAME}} {{ARGS}}
 
 # Nightly drift check: rerun every study that has PRESET goldens in figures/<study>/golden.csv
 # (smoke for all; quick for temperature-ablation), judge drift, fail on it.
 nightly PRESET="smoke": setup
-    swift build -c release --product study --product clip
+    swift build -c release --product clip
+    swift build -c release --product study
     .build/release/study nightly --preset {{PRESET}}
