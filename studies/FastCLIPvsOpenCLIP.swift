@@ -40,12 +40,12 @@ let fastclipVsOpenclip = StudyDefinition(
                 name: "speedup", csv: "speedup.csv", title: "Samples OpenCLIP needs ÷ samples FastCLIP-v3 needs to reach the lower final eval mean",
                 xLabel: "global batch (the paper: 1, 2, 4, 8 nodes)", yLabel: "speedup (×)",
                 series: [Series(title: "ClipLab (miniature)", x: "batch", y: "speedup"), Series(title: "paper, Medium (CC3M)", x: "batch", y: "paper_speedup")],
-                extra: ["set logscale x 2", "set xtics (64, 128, 256, 512)", "set yrange [0:*]", "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2"]),
+                extra: ["set logscale x 2", "set xrange [48:680]", "set xtics (64, 128, 256, 512)", "set yrange [0:*]", "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2"]),
             Figure(
                 name: "gap", csv: "speedup.csv", title: "Final eval mean of FastCLIP-v3 minus OpenCLIP's (points)",
                 xLabel: "global batch (the paper: 1, 2, 4, 8 nodes)", yLabel: "gap (percentage points)",
                 series: [Series(title: "ClipLab (miniature)", x: "batch", y: "gap_points"), Series(title: "paper, Medium (CC3M)", x: "batch", y: "paper_gap_points")],
-                extra: ["set logscale x 2", "set xtics (64, 128, 256, 512)", "set arrow from graph 0, first 0 to graph 1, first 0 nohead dt 2"]),
+                extra: ["set logscale x 2", "set xrange [48:680]", "set xtics (64, 128, 256, 512)", "set arrow from graph 0, first 0 to graph 1, first 0 nohead dt 2"]),
         ]
     },
     table: ResultsTable(

@@ -54,6 +54,7 @@ struct StudyCommand: ParsableCommand {
         }
         let d = registry.first { $0.study.name == name }!
         let output = StudyOutput(directory: out ?? "figures/\(name)")
+        var kept: [String] = []  // the files written from the runs (none with --render-only)
         if !renderOnly {
             var runner = StudyRunner(study: d.study, cacheRoot: cache, codeVersion: codeVersion())
             runner.report = { print($0) }
@@ -63,8 +64,7 @@ struct StudyCommand: ParsableCommand {
             let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, executor: executor)
             try output.write(results, variants: d.study.variants)
             let runs = plan.map { (run: $0, directory: runner.directory(of: $0)) }
-            _ = try writeProvenance(runs, output: output.directory)
-            _ = try d.collect?(runs, output.directory)
+            kept = ["runs.csv", "summary.csv"] + (try writeProvenance(runs, output: output.directory)) + (try d.collect?(runs, output.directory) ?? [])
         }
         let derived = try d.derive?(output.directory) ?? []
         let files = derived + (try output.render(figures: d.figures(d.study.variants), table: d.table))
@@ -77,7 +77,7 @@ struct StudyCommand: ParsableCommand {
             try Drift.goldenCSV(Drift.merge(existing, new)).write(toFile: path, atomically: true, encoding: .utf8)
             print("wrote \(path) (\(preset) goldens over \(new.first.map { _ in "the study's seeds" } ?? "no variants"))")
         }
-        print("wrote \(output.directory)/: runs.csv, summary.csv, " + files.joined(separator: ", "))
+        print("wrote \(output.directory)/: " + (kept + files).joined(separator: ", "))
         print(try String(contentsOfFile: output.directory + "/table.md", encoding: .utf8))
     }
 

@@ -9,6 +9,7 @@ set ylabel "gap (percentage points)" noenhanced
 set key outside right top noenhanced
 set grid
 set logscale x 2
+set xrange [48:680]
 set xtics (64, 128, 256, 512)
 set arrow from graph 0, first 0 to graph 1, first 0 nohead dt 2
 set terminal pngcairo size 960,600 font ",11"

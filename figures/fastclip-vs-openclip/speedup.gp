@@ -9,6 +9,7 @@ set ylabel "speedup (×)" noenhanced
 set key outside right top noenhanced
 set grid
 set logscale x 2
+set xrange [48:680]
 set xtics (64, 128, 256, 512)
 set yrange [0:*]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
