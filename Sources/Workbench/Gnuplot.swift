@@ -166,5 +166,29 @@ public enum Gnuplot {
             throw WorkbenchError.malformed(
                 what: directory + "/" + scriptFile, reason: "gnuplot exited with \(p.terminationStatus): " + String(decoding: message, as: UTF8.self))
         }
+        // The PDFs the script wrote get a fixed creation date, so an unchanged figure is an
+        // unchanged file (this cairo ignores SOURCE_DATE_EPOCH).
+        let script = (try? String(contentsOfFile: directory + "/" + scriptFile, encoding: .utf8)) ?? ""
+        for line in script.split(separator: "\n") where line.hasPrefix("set output \"") && line.hasSuffix(".pdf\"") {
+            let name = line.dropFirst("set output \"".count).dropLast()
+            try fixPDFCreationDate(directory + "/" + name)
+        }
+    }
+
+    /// Replaces the digits of `/CreationDate (D:YYYYMMDDhhmmss` with 19700101000000 in place: the
+    /// same length, so the PDF's cross-reference offsets stay valid.
+    static func fixPDFCreationDate(_ path: String) throws {
+        guard var bytes = FileManager.default.contents(atPath: path).map([UInt8].init) else { return }
+        let key = Array("/CreationDate (D:".utf8), fixed = Array("19700101000000".utf8)
+        guard bytes.count > key.count + fixed.count else { return }
+        var changed = false
+        for i in 0...(bytes.count - key.count - fixed.count) where bytes[i] == key[0] && Array(bytes[i..<(i + key.count)]) == key {
+            let digits = (i + key.count)..<(i + key.count + fixed.count)
+            if bytes[digits].allSatisfy({ $0 >= 48 && $0 <= 57 }) && Array(bytes[digits]) != fixed {
+                bytes.replaceSubrange(digits, with: fixed)
+                changed = true
+            }
+        }
+        if changed { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) }
     }
 }

@@ -13,7 +13,7 @@ struct AnalysisTests {
         series: [.segment("compute", "compute_ms"), .segment("communication", "communication_ms")], extra: ["set key below"],
         style: .stackedBars(labelColumn: "label"))
 
-    @Test("A stacked-bar figure's gnuplot script, as text, and its rendering")
+    @Test("A stacked-bar figure's gnuplot script, as text, and its rendering, reproducible to the byte")
     func stackedBars() throws {
         let script = Gnuplot.script(Self.bars)
         let plot = """
@@ -39,6 +39,12 @@ struct AnalysisTests {
         try Gnuplot.render(scriptFile: "time.gp", in: dir)
         let png = try ImageDecoder.decode(path: dir + "/time.png")
         #expect(png.width == 960 && png.height == 600)
+        // Rendering again a second later writes the same PDF bytes (its creation date is fixed).
+        let first = try Data(contentsOf: URL(fileURLWithPath: dir + "/time.pdf"))
+        Thread.sleep(forTimeInterval: 1.1)
+        try Gnuplot.render(scriptFile: "time.gp", in: dir)
+        let same = try Data(contentsOf: URL(fileURLWithPath: dir + "/time.pdf")) == first
+        #expect(same && first.starts(with: Array("%PDF".utf8)))
     }
 
     @Test("An unfiltered series plots every row; `drawn` changes its style")

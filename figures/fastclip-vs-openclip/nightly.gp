@@ -10,7 +10,7 @@ set key outside right top noenhanced
 set grid
 set xtics ("OpenCLIP / B=64" 0, "OpenCLIP / B=64" 1, "OpenCLIP / B=64" 2, "OpenCLIP / B=128" 3, "OpenCLIP / B=128" 4, "OpenCLIP / B=128" 5, "OpenCLIP / B=256" 6, "OpenCLIP / B=256" 7, "OpenCLIP / B=256" 8, "OpenCLIP / B=512" 9, "OpenCLIP / B=512" 10, "OpenCLIP / B=512" 11, "FastCLIP-v3 / B=64" 12, "FastCLIP-v3 / B=64" 13, "FastCLIP-v3 / B=64" 14, "FastCLIP-v3 / B=128" 15, "FastCLIP-v3 / B=128" 16, "FastCLIP-v3 / B=128" 17, "FastCLIP-v3 / B=256" 18, "FastCLIP-v3 / B=256" 19, "FastCLIP-v3 / B=256" 20, "FastCLIP-v3 / B=512" 21, "FastCLIP-v3 / B=512" 22, "FastCLIP-v3 / B=512" 23) rotate by -45 left noenhanced
 set offsets 0.5, 0.5, 0, 0
-set yrange [-3:3]
+set yrange [*<-3:3<*]
 set key below
 set object 1 rect from graph 0, first -1 to graph 1, first 1 fc rgb "#d8f0d8" fs solid 0.6 behind
 set terminal pngcairo size 960,600 font ",11"

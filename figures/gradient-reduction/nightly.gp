@@ -10,7 +10,7 @@ set key outside right top noenhanced
 set grid
 set xtics ("K=1 / OpenCLIP" 0, "K=1 / OpenCLIP" 1, "K=1 / OpenCLIP" 2, "K=1 / FastCLIP" 3, "K=1 / FastCLIP" 4, "K=1 / FastCLIP" 5, "K=2 / OpenCLIP" 6, "K=2 / OpenCLIP" 7, "K=2 / OpenCLIP" 8, "K=2 / FastCLIP" 9, "K=2 / FastCLIP" 10, "K=2 / FastCLIP" 11, "K=4 / OpenCLIP" 12, "K=4 / OpenCLIP" 13, "K=4 / OpenCLIP" 14, "K=4 / FastCLIP" 15, "K=4 / FastCLIP" 16, "K=4 / FastCLIP" 17) rotate by -45 left noenhanced
 set offsets 0.5, 0.5, 0, 0
-set yrange [-3:3]
+set yrange [*<-3:3<*]
 set key below
 set object 1 rect from graph 0, first -1 to graph 1, first 1 fc rgb "#d8f0d8" fs solid 0.6 behind
 set terminal pngcairo size 960,600 font ",11"

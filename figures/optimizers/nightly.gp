@@ -10,7 +10,7 @@ set key outside right top noenhanced
 set grid
 set xtics ("adamw" 0, "adamw" 1, "adamw" 2, "lamb" 3, "lamb" 4, "lamb" 5) rotate by -45 left noenhanced
 set offsets 0.5, 0.5, 0, 0
-set yrange [-3:3]
+set yrange [*<-3:3<*]
 set key below
 set object 1 rect from graph 0, first -1 to graph 1, first 1 fc rgb "#d8f0d8" fs solid 0.6 behind
 set terminal pngcairo size 960,600 font ",11"

@@ -10,7 +10,7 @@ set key outside right top noenhanced
 set grid
 set xtics ("FastCLIP-v0" 0, "FastCLIP-v0" 1, "FastCLIP-v0" 2, "FastCLIP-v1" 3, "FastCLIP-v1" 4, "FastCLIP-v1" 5, "FastCLIP-v2" 6, "FastCLIP-v2" 7, "FastCLIP-v2" 8, "FastCLIP-v3" 9, "FastCLIP-v3" 10, "FastCLIP-v3" 11) rotate by -45 left noenhanced
 set offsets 0.5, 0.5, 0, 0
-set yrange [-3:3]
+set yrange [*<-3:3<*]
 set key below
 set object 1 rect from graph 0, first -1 to graph 1, first 1 fc rgb "#d8f0d8" fs solid 0.6 behind
 set terminal pngcairo size 960,600 font ",11"
