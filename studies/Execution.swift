@@ -129,7 +129,8 @@ func studyExecutor(defaultRanks: Int, threads: Int?) -> RunExecutor {
         }
         try mpiExecutor(ranks: ranks, threads: perRank)(run, directory)
         if run.settings["probeCollectives"] == .bool(true) {
-            try runClip(["bench", "collectives", "--ranks", "\(ranks)", "--csv", directory + "/collectives.csv"], what: "probeCollectives")
+            // Up to 2²³ floats: the all-reduce of tiny's P ≈ 8M parameters at K = 2 sends P/2 per round.
+            try runClip(["bench", "collectives", "--ranks", "\(ranks)", "--max-log2", "23", "--csv", directory + "/collectives.csv"], what: "probeCollectives")
         }
     }
 }

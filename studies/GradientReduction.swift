@@ -123,8 +123,8 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
     var shape: [String: (b: Int, d: Int, p: Int)] = [:]
     for row in try readTable(provenancePath) {
         guard let v = row["variant"] else { continue }
-        shape[v] = (Int(try number(row, "local_batch", in: provenancePath)), Int(try number(row, "embed_dim", in: provenancePath)),
-                    Int(try number(row, "parameters", in: provenancePath)))
+        shape[v] = (try integer(row, "local_batch", in: provenancePath), try integer(row, "embed_dim", in: provenancePath),
+                    try integer(row, "parameters", in: provenancePath))
     }
     let strategies = ["OpenCLIP", "FastCLIP"]
     func ms(_ row: [String: String], _ c: String) throws -> Double { 1000 * (try number(row, c + "_mean", in: summaryPath)) }
@@ -152,7 +152,8 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
             let a = analyticVolume(strategy: s, ranks: k, localBatch: sh.b, embed: sh.d, parameters: sh.p)
             volumes.append([.text(v), .number(Double(k)), .text(s), .number(ag), .number(rs), .number(ar), .number(measuredFeatures), .number(a.features),
                             .number(measuredAllReduce), .number(a.allReduce)])
-            md += "| \(v) | \(Int(ag)) | \(Int(rs)) | \(Int(ar)) | \(Int(measuredFeatures)) | \(Int(a.features)) | \(Int(measuredAllReduce)) | \(Int(a.allReduce)) |\n"
+            md += "| \(v) | " + [ag, rs, ar, measuredFeatures, a.features, measuredAllReduce, a.allReduce].map { $0.isFinite ? String(format: "%.0f", $0) : "–" }
+                .joined(separator: " | ") + " |\n"
         }
     }
     guard !breakdown.isEmpty else { throw WorkbenchError.malformed(what: summaryPath, reason: "no variant of the form K=<ranks> / <strategy>") }
@@ -174,7 +175,7 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
         guard let kind = RingCollective(rawValue: r["kind"] ?? "") else {
             throw WorkbenchError.malformed(what: collectivesPath, reason: "unknown collective '\(r["kind"] ?? "")'")
         }
-        samples.append(.init(kind: kind, ranks: Int(try number(r, "ranks", in: collectivesPath)), elements: try number(r, "elements", in: collectivesPath),
+        samples.append(.init(kind: kind, ranks: try integer(r, "ranks", in: collectivesPath), elements: try number(r, "elements", in: collectivesPath),
                              seconds: try number(r, "seconds", in: collectivesPath)))
     }
     // Each collective is fitted on the smallest timed rank count (there every rank has a core of
@@ -200,6 +201,7 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
     func round(_ s: LatencyBandwidthModel.Sample) -> Double { s.kind.moved(elements: s.elements, ranks: s.ranks) * 4 / s.kind.steps(ranks: s.ranks) }
     var models: [RingCollective: LatencyBandwidthModel] = [:]
     var windows: [RingCollective: (Double, Double)] = [:]
+    var extrapolated: [String] = []  // collectives the step needs beyond the largest timed size
     for kind in RingCollective.allCases {
         let timed = samples.filter { $0.kind == kind && $0.ranks == fitRanks }
         guard let (lo, hi) = neededRound(kind) else { continue }
@@ -208,6 +210,7 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
         guard let first = sizes.first, let last = sizes.last else { continue }
         let a = sizes.last { $0 <= lo } ?? first
         let b = sizes.first { $0 > max(hi, a) } ?? last
+        if hi > last { extrapolated.append(kind.rawValue) }
         windows[kind] = (a, b)
         let near = timed.filter { round($0) >= a && round($0) <= b }
         models[kind] = try LatencyBandwidthModel.fit(near)
@@ -258,6 +261,12 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
         + RingCollective.allCases.compactMap { kind in
             models[kind].map { String(format: "%@ α = %.2f µs, β = %.3f ns/B", kind.rawValue, $0.alpha * 1e6, $0.beta * 1e9) }
         }.joined(separator: "; ") + ".\n"
+    pmd += "\nThe model total adds the whole gradient all-reduce to the step; in training it overlaps the vision tower's backward "
+        + "(two buckets), so the total is an upper bound. The measured total leaves the overlapped time out.\n"
+    if !extrapolated.isEmpty {
+        pmd += "\n**Extrapolated:** the step's \(extrapolated.joined(separator: ", ")) messages are larger than the largest timed one; "
+            + "time larger payloads with `clip bench collectives --max-log2`.\n"
+    }
     files += [
         try write(CSV.render(columns: ["label", "ranks", "strategy", "compute_ms", "other_ms", "feature_ms", "allreduce_ms", "model_total_ms", "measured_total_ms"],
                              rows: projection), "projection.csv", in: directory),

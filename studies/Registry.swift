@@ -44,8 +44,19 @@ func readTable(_ path: String) throws -> [[String: String]] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
         throw WorkbenchError.missing(what: path + " (run the study first; --render-only redraws from it)")
     }
-    let t = try CSV.parse(text)
+    let t: (columns: [String], rows: [[String]])
+    do { t = try CSV.parse(text) } catch { throw WorkbenchError.malformed(what: path, reason: "\(error)") }
+    if let d = t.columns.first(where: { c in t.columns.filter { $0 == c }.count > 1 }) {
+        throw WorkbenchError.malformed(what: path, reason: "column '\(d)' appears twice in the header")
+    }
     return t.rows.map { Dictionary(uniqueKeysWithValues: zip(t.columns, $0)) }
+}
+
+/// A whole, finite number of a row read by `readTable`, as an Int; throws naming the file and column.
+func integer(_ row: [String: String], _ column: String, in path: String) throws -> Int {
+    let v = try number(row, column, in: path)
+    guard let i = Int(exactly: v) else { throw WorkbenchError.malformed(what: path, reason: "column '\(column)': expected a whole number, got \(v)") }
+    return i
 }
 
 /// A number of a row read by `readTable`; throws naming the file and column when it is not one.

@@ -32,6 +32,9 @@ struct StudyCommand: ParsableCommand {
         guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or full, got '\(preset)'") }
         if let s = seeds, s < 1 { throw ValidationError("--seeds: must be ≥ 1, got \(s)") }
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
+        if writeGoldens && renderOnly {
+            throw ValidationError("--write-goldens with --render-only: goldens come from runs of the given --preset; drop --render-only")
+        }
     }
 
     func run() throws {

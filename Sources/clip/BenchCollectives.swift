@@ -19,12 +19,12 @@ struct BenchCollectives: ParsableCommand {
     @Option(help: "Smallest payload, log2 of Float32 elements per rank.") var minLog2 = 8
     @Option(help: "Largest payload, log2 of Float32 elements per rank (≤ 24).") var maxLog2 = 22
     @Option(help: "Timed repetitions per payload (the median is kept).") var repetitions = 9
-    @Option(help: "Write the measurements as CSV (kind, ranks, elements, bytes_moved, seconds) to this file.") var csv: String?
+    @Option(help: "Write the measurements as CSV (kind, ranks, elements, bytes_moved, seconds, model_seconds) to this file.") var csv: String?
 
     func validate() throws {
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks must be in 1...1024, got \(ranks)") }
-        guard (0...24).contains(minLog2), (0...24).contains(maxLog2), minLog2 <= maxLog2 else {
-            throw ValidationError("--min-log2 and --max-log2 must satisfy 0 ≤ min ≤ max ≤ 24, got \(minLog2) and \(maxLog2)")
+        guard (0...24).contains(minLog2), (0...24).contains(maxLog2), minLog2 < maxLog2 else {
+            throw ValidationError("--min-log2 and --max-log2 must satisfy 0 ≤ min < max ≤ 24 (the fit needs two sizes), got \(minLog2) and \(maxLog2)")
         }
         guard (1...1000).contains(repetitions) else { throw ValidationError("--repetitions must be in 1...1000, got \(repetitions)") }
     }
@@ -32,7 +32,8 @@ struct BenchCollectives: ParsableCommand {
     func run() throws {
         if !MPICommunicator.launchedByMPI {
             guard ranks > 1 else { throw ValidationError("--ranks: collectives need at least 2 ranks") }
-            try relaunchUnderMPI(ranks: ranks, threads: threads * ranks, hostfile: hostfile, command: "clip bench collectives")
+            // On one machine relaunchUnderMPI splits its threads between the ranks; with a hostfile they are per rank.
+            try relaunchUnderMPI(ranks: ranks, threads: hostfile == nil ? threads * ranks : threads, hostfile: hostfile, command: "clip bench collectives")
             return
         }
         let comm = try makeWorldCommunicator()
@@ -41,14 +42,17 @@ struct BenchCollectives: ParsableCommand {
         guard comm.isRoot else { return }
         // One model per collective: Open MPI picks a different algorithm for each (its reduce-scatter
         // is far slower per byte than its all-reduce on shared memory), so one α, β would fit none.
+        // A fit that fails (say, every time 0) still leaves the measurements written, with no model.
         var models: [RingCollective: LatencyBandwidthModel] = [:]
-        for kind in RingCollective.allCases { models[kind] = try LatencyBandwidthModel.fit(samples.filter { $0.kind == kind }) }
+        var failures: [String] = []
+        for kind in RingCollective.allCases {
+            do { models[kind] = try LatencyBandwidthModel.fit(samples.filter { $0.kind == kind }) } catch { failures.append("\(kind.rawValue): \(error)") }
+        }
         var rows: [[Cell]] = []
         for s in samples {
-            let model = models[s.kind]!
             let moved = s.kind.moved(elements: s.elements, ranks: s.ranks) * 4
             rows.append([.text(s.kind.rawValue), .number(Double(s.ranks)), .number(s.elements), .number(moved), .number(s.seconds),
-                         .number(model.seconds(s.kind, elements: s.elements, ranks: s.ranks))])
+                         .number(models[s.kind]?.seconds(s.kind, elements: s.elements, ranks: s.ranks) ?? .nan)])
         }
         let text = CSV.render(columns: ["kind", "ranks", "elements", "bytes_moved", "seconds", "model_seconds"], rows: rows)
         if let path = csv {
@@ -59,10 +63,11 @@ struct BenchCollectives: ParsableCommand {
         }
         print("latency–bandwidth fits over \(comm.size) ranks (t = rounds·α + bytes moved·β):")
         for kind in RingCollective.allCases {
-            let m = models[kind]!
+            guard let m = models[kind] else { continue }
             print(String(format: "  %@ α = %.2f µs per round, β = %.3f ns per byte (%.2f GB/s)", kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0),
                          m.alpha * 1e6, m.beta * 1e9, m.beta > 0 ? 1e-9 / m.beta : .infinity))
         }
+        for f in failures { print("  no fit for " + f) }
     }
 
     /// Median seconds (the slowest rank's, per repetition) of each collective and payload.

@@ -7,6 +7,13 @@ import Testing
 /// Runs the `study` executable built next to this test bundle.
 func runStudy(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) { try runExecutable("study", arguments) }
 
+/// A CSV file's rows keyed by column (the test files hold no quoted commas).
+func csvRows(_ path: String) throws -> [[String: String]] {
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    guard let header = lines.first else { return [] }
+    return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+}
+
 @Suite("study command line", .serialized)
 struct StudyTests {
     @Test("A smoke study end to end: CSV, figures that decode, a table with a row per variant; then cache hits and --render-only")
@@ -68,11 +75,30 @@ struct StudyTests {
         if name == "fastclip-vs-openclip" {
             let speedup = try String(contentsOfFile: base + "/out/speedup.md", encoding: .utf8)
             #expect(["| 64 (1) |", "| 512 (8) |", "1.74×"].allSatisfy(speedup.contains), "\(speedup)")
+            // One row per batch, the gap equal to the final values' difference in points.
+            let rows = try csvRows(base + "/out/speedup.csv")
+            #expect(rows.map { $0["batch"] } == ["64", "128", "256", "512"])
+            for r in rows {
+                let o = Double(r["openclip_final"]!)!, f = Double(r["fastclip_final"]!)!, gap = Double(r["gap_points"]!)!
+                #expect(o > 0 && f > 0 && abs(gap - 100 * (f - o)) < 1e-9, "\(r)")
+            }
         }
         if name == "gradient-reduction" {
             // Measured ring volumes beside §7.3's: OpenCLIP's feature collectives move about twice FastCLIP's.
             let volumes = try String(contentsOfFile: base + "/out/volumes.md", encoding: .utf8)
             #expect(volumes.contains("| K=4 / OpenCLIP |") && volumes.contains("| K=2 / FastCLIP |"), "\(volumes)")
+            var measured: [String: Double] = [:]
+            for r in try csvRows(base + "/out/volumes.csv") {
+                let m = Double(r["features_measured"]!)!, a = Double(r["features_analytic"]!)!
+                measured[r["variant"]!] = m
+                // Measured within 5% of §7.3 (the measured all-gathers carry 3b scalars, §7.3 counts 0 or 4b).
+                #expect(abs(m - a) <= 0.05 * a, "\(r)")
+                #expect(Double(r["allreduce_measured"]!)! >= Double(r["allreduce_analytic"]!)!, "\(r)")
+            }
+            for k in [2, 4] {
+                let ratio = measured["K=\(k) / OpenCLIP"]! / measured["K=\(k) / FastCLIP"]!
+                #expect(abs(ratio - 2) < 0.1, "K=\(k): OpenCLIP moves \(ratio)× FastCLIP's feature elements")
+            }
             let projection = try String(contentsOfFile: base + "/out/projection.md", encoding: .utf8)
             #expect(projection.contains("| K=8 / FastCLIP | – |") && projection.contains("all_reduce α ="), "\(projection)")
             for f in ["communication.png", "collectives.svg", "projection.pdf", "fit.csv", "collectives.csv"] {
@@ -102,6 +128,12 @@ struct StudyTests {
         let parts = lines[i].split(separator: ",")
         lines[i] = "smoke,adamw,eval_mean,\(Double(parts[3])! + 0.2),\(parts[4])"
         try (lines.joined(separator: "\n") + "\n").write(toFile: figs + "/golden.csv", atomically: true, encoding: .utf8)
+        // Goldens of another preset are not judged: a quick nightly finds none and checks nothing.
+        let quick = try runStudy(["nightly", "--preset", "quick", "--figures", base + "/figures", "--cache", base + "/nightly-quick", "--threads", "1"])
+        #expect(quick.status == 0 && quick.out.contains("has no quick goldens; skipped") && quick.out.contains("nothing checked"), "\(quick.out)")
+        // --write-goldens needs runs, not --render-only.
+        let refused = try runStudy(["optimizers", "--render-only", "--write-goldens", "--out", base + "/out"])
+        #expect(refused.status != 0 && refused.err.contains("--write-goldens"), "\(refused.err)")
         let drift = try runStudy(nightlyArgs)
         #expect(drift.status != 0, "\(drift.out)")
         #expect(drift.out.contains("| adamw | eval_mean |") && drift.out.contains("**DRIFT**") && drift.out.contains("nightly: DRIFT"), "\(drift.out)")
