@@ -4,7 +4,7 @@
 // the elements each collective moved beside §7.3's analytic ring volumes; and a projection to the
 // paper's 8 workers from latency–bandwidth models fitted to collectives timed on the same ranks.
 //
-// On one 2-core machine K = 4 runs two ranks per core, so its compute time doubles; the ranks talk
+// On one 2-core machine K = 4 runs two ranks per core, so its compute time nearly doubles; the ranks talk
 // through shared memory, so the fitted α and β describe that transport, not a network.
 
 import Foundation
