@@ -42,7 +42,7 @@ study NAME *ARGS: setup
     .build/release/study {{NAME}} {{ARGS}}
 
 # Nightly drift check: rerun every study that has PRESET goldens in figures/<study>/golden.csv
-# (smoke for all; quick for temperature-ablation), judge drift, fail on it.
+# (smoke for all; quick for temperature-ablation, optimizers, gradient-reduction), judge drift, fail on it.
 nightly PRESET="smoke": setup
     swift build -c release --product clip
     swift build -c release --product study
