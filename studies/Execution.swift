@@ -49,6 +49,14 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
         guard let t = v.stringValue else { throw SettingsError(key: k, reason: "expected text, got \(v)") }
         return t
     }
+    /// One of an enum's raw values; the error lists them.
+    func choice<E: RawRepresentable & CaseIterable>(_ k: String, _: E.Type) throws -> E? where E.RawValue == String {
+        guard let v = try string(k) else { return nil }
+        guard let e = E(rawValue: v) else {
+            throw SettingsError(key: k, reason: "expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got \(v)")
+        }
+        return e
+    }
     var c = TrainingConfiguration()
     c.output = directory
     c.threads = ProcessInfo.processInfo.activeProcessorCount
@@ -71,10 +79,7 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
     if let v = try double("wd") { c.weightDecay = v }
     if let v = try int("warmup") { c.warmupSteps = v }
     if let v = try int("seed") { c.seed = UInt64(v) }
-    if let v = try string("optimizer") {
-        guard let k = OptimizerKind(rawValue: v) else { throw SettingsError(key: "optimizer", reason: "expected adamw or lamb, got \(v)") }
-        c.optimizer = k
-    }
+    if let v = try choice("optimizer", OptimizerKind.self) { c.optimizer = v }
     if let v = try int("threads") { c.threads = v }
     if let v = try string("tokenizer") { c.tokenizer = v }
     if let v = try int("vocabSize") { c.trainedVocabularySize = v }
@@ -86,30 +91,16 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
     guard var o = ObjectiveConfiguration.preset(presetName, dataScale: scale) else {
         throw SettingsError(key: "objective.preset", reason: "unknown preset \(presetName)")
     }
-    if let v = try string("objective.loss") {
-        guard let x = LossKind(rawValue: v) else { throw SettingsError(key: "objective.loss", reason: "unknown loss \(v)") }
-        o.loss = x
-    }
-    if let v = try string("objective.temperatureRule") {
-        guard let x = TemperatureRule(rawValue: v) else { throw SettingsError(key: "objective.temperatureRule", reason: "unknown rule \(v)") }
-        o.temperatureRule = x
-    }
-    if let v = try string("objective.innerLRSchedule") {
-        guard let x = InnerLRScheduleKind(rawValue: v) else { throw SettingsError(key: "objective.innerLRSchedule", reason: "unknown schedule \(v)") }
-        o.innerLRSchedule = x
-    }
+    if let v = try choice("objective.loss", LossKind.self) { o.loss = v }
+    if let v = try choice("objective.temperatureRule", TemperatureRule.self) { o.temperatureRule = v }
+    if let v = try choice("objective.innerLRSchedule", InnerLRScheduleKind.self) { o.innerLRSchedule = v }
     if let v = try double("objective.gammaMin") { o.gammaMin = v }
     if let v = try int("objective.gammaDecayEpochs") { o.gammaDecayEpochs = v }
     if let v = try double("objective.rho") { o.rho = v }
     if let v = try double("objective.lrTau") { o.learningRateTau = v }
     if let v = try double("objective.tauInit") { o.temperatureInit = v }
     c.objective = o
-    if let v = try string("gradientReduction") {
-        guard let r = GradientReduction(rawValue: v) else { throw SettingsError(key: "gradientReduction", reason: "expected openclip or fastclip, got \(v)") }
-        c.gradientReduction = r
-    } else {
-        c.gradientReduction = o.loss == .mbcl ? .openclip : .fastclip
-    }
+    c.gradientReduction = try choice("gradientReduction", GradientReduction.self) ?? (o.loss == .mbcl ? .openclip : .fastclip)
     try c.validate()
     return c
 }

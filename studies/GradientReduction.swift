@@ -113,13 +113,9 @@ func analyticVolume(strategy: String, ranks k: Int, localBatch b: Int, embed d: 
 /// summary.csv, provenance.csv and collectives.csv.
 func deriveGradientReduction(in directory: String) throws -> [String] {
     let summaryPath = directory + "/summary.csv", provenancePath = directory + "/provenance.csv", collectivesPath = directory + "/collectives.csv"
-    // The last epoch of each variant.
-    var last: [String: [String: String]] = [:]
-    for row in try readTable(summaryPath) {
-        guard let v = row["variant"] else { continue }
-        if let old = last[v], try number(old, "epoch", in: summaryPath) > number(row, "epoch", in: summaryPath) { continue }
-        last[v] = row
-    }
+    // Each variant's summaries at its last epoch.
+    var last: [String: [String: Summary]] = [:]
+    for r in try StudyOutput(directory: directory).finalSummaries() { last[r.variant] = r.summaries }
     var shape: [String: (b: Int, d: Int, p: Int)] = [:]
     for row in try readTable(provenancePath) {
         guard let v = row["variant"] else { continue }
@@ -127,7 +123,12 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
                     try integer(row, "parameters", in: provenancePath))
     }
     let strategies = ["OpenCLIP", "FastCLIP"]
-    func ms(_ row: [String: String], _ c: String) throws -> Double { 1000 * (try number(row, c + "_mean", in: summaryPath)) }
+    /// A metric's mean over the seeds at the last epoch.
+    func mean(_ row: [String: Summary], _ c: String) throws -> Double {
+        guard let m = row[c]?.mean else { throw WorkbenchError.malformed(what: summaryPath, reason: "no column '\(c)_mean'") }
+        return m
+    }
+    func ms(_ row: [String: Summary], _ c: String) throws -> Double { 1000 * (try mean(row, c)) }
 
     // Measured breakdown and volumes.
     var breakdown: [[Cell]] = [], volumes: [[Cell]] = []
@@ -144,8 +145,7 @@ func deriveGradientReduction(in directory: String) throws -> [String] {
             breakdown.append([.text("K=\(k) \(s)"), .number(Double(k)), .text(s), .number(compute), .number(comm), .number(other), .number(overlapped),
                               .number(compute + comm + other)])
             guard k > 1, let sh = shape[v] else { continue }
-            let ag = try number(row, "all_gather_elements_mean", in: summaryPath), rs = try number(row, "reduce_scatter_elements_mean", in: summaryPath)
-            let ar = try number(row, "all_reduce_elements_mean", in: summaryPath)
+            let ag = try mean(row, "all_gather_elements"), rs = try mean(row, "reduce_scatter_elements"), ar = try mean(row, "all_reduce_elements")
             payload[s] = (ag, rs, ar)
             let measuredFeatures = RingCollective.allGather.moved(elements: ag, ranks: k) + RingCollective.reduceScatter.moved(elements: rs, ranks: k)
             let measuredAllReduce = RingCollective.allReduce.moved(elements: ar, ranks: k)

@@ -95,9 +95,12 @@ public struct StudyRunner {
             _ = try Self.readMetrics(dir + "/metrics.csv")
             let seconds = Date().timeIntervalSince(start)
             spent += seconds
-            let extra = provenance.keys.sorted().map { ",\(jsonQuoted($0)):\(jsonQuoted(provenance[$0]!))" }.joined()
-            let done = "{\"id\":\(jsonQuoted(run.id)),\"seconds\":\(CSV.format(seconds)),\"code\":\(jsonQuoted(codeVersion))\(extra)}\n"
-            try done.write(toFile: dir + "/done.json", atomically: true, encoding: .utf8)
+            var done: [String: Any] = provenance
+            done["id"] = run.id
+            done["seconds"] = seconds
+            done["code"] = codeVersion
+            let json = try JSONSerialization.data(withJSONObject: done, options: [.sortedKeys, .withoutEscapingSlashes])
+            try (json + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/done.json"), options: .atomic)
         }
         var rows: [(run: PlannedRun, metrics: [String: Double])] = []
         var columns: [String] = []

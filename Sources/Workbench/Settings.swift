@@ -50,20 +50,11 @@ extension ConfigValue: ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, E
     public init(booleanLiteral v: Bool) { self = .bool(v) }
 }
 
+/// `s` as a JSON string literal (Foundation's escaping; slashes left as they are).
 func jsonQuoted(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
+    // A String is always a valid JSON fragment, so this cannot fail.
+    let data = try! JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// Settings at dotted key paths. Later assignments override earlier ones.

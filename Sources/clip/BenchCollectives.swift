@@ -32,8 +32,7 @@ struct BenchCollectives: ParsableCommand {
     func run() throws {
         if !MPICommunicator.launchedByMPI {
             guard ranks > 1 else { throw ValidationError("--ranks: collectives need at least 2 ranks") }
-            // On one machine relaunchUnderMPI splits its threads between the ranks; with a hostfile they are per rank.
-            try relaunchUnderMPI(ranks: ranks, threads: hostfile == nil ? threads * ranks : threads, hostfile: hostfile, command: "clip bench collectives")
+            try relaunchUnderMPI(ranks: ranks, threads: threads, threadsArePerRank: true, hostfile: hostfile, command: "clip bench collectives")
             return
         }
         let comm = try makeWorldCommunicator()

@@ -2,10 +2,11 @@ import ArgumentParser
 import Collective
 import Foundation
 
-/// Runs the current command again under `mpirun` with `ranks` ranks, the `threads` split between
-/// them (`--threads` per rank), and returns when the job ends; throws its exit status if non-zero.
-/// `--ranks`, `--hostfile` and `--threads` are replaced by what the launch sets.
-func relaunchUnderMPI(ranks: Int, threads: Int, hostfile: String?, command: String) throws {
+/// Runs the current command again under `mpirun` with `ranks` ranks and returns when the job ends;
+/// throws its exit status if non-zero. On one machine `threads` is split between the ranks, with a
+/// hostfile it is per rank; with `threadsArePerRank` it is per rank either way. `--ranks`,
+/// `--hostfile` and `--threads` are replaced by what the launch sets (`--threads` per rank).
+func relaunchUnderMPI(ranks: Int, threads: Int, threadsArePerRank: Bool = false, hostfile: String?, command: String) throws {
     var args = Array(CommandLine.arguments.dropFirst())
     var k = 0
     while k < args.count {
@@ -19,7 +20,7 @@ func relaunchUnderMPI(ranks: Int, threads: Int, hostfile: String?, command: Stri
         }
     }
     // On this machine the threads are split between the ranks; with a hostfile --threads is per rank.
-    let perRank = hostfile == nil ? max(1, threads / ranks) : threads
+    let perRank = hostfile == nil && !threadsArePerRank ? max(1, threads / ranks) : threads
     args += ["--threads", "\(perRank)"]
     let launch = MPILaunch(ranks: ranks, threadsPerRank: perRank, hostfile: hostfile)
     let program = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path

@@ -3,15 +3,15 @@
 import Data
 import Foundation
 import Testing
+import Workbench
 
 /// Runs the `study` executable built next to this test bundle.
 func runStudy(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) { try runExecutable("study", arguments) }
 
-/// A CSV file's rows keyed by column (the test files hold no quoted commas).
+/// A CSV file's rows keyed by column, read with the workbench's parser.
 func csvRows(_ path: String) throws -> [[String: String]] {
-    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-    guard let header = lines.first else { return [] }
-    return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+    let t = try CSV.parse(try String(contentsOfFile: path, encoding: .utf8))
+    return t.rows.map { Dictionary(uniqueKeysWithValues: zip(t.columns, $0)) }
 }
 
 @Suite("study command line", .serialized)
