@@ -2,15 +2,29 @@
 // ClipLab: fast CLIP training on CPUs, and the FastCLIP / CLIPA / CLIP-UP experiments as code.
 import PackageDescription
 
-/// Flags for the numerical targets in release builds (see README, "Build flags").
+/// Flags for the numerical targets (see README, "Build flags").
+///
+/// Release builds:
 /// - `-Ounchecked`: drops arithmetic-overflow and precondition checks inside the hot loops. The
 ///   kernels check shapes with `precondition` at entry; those checks are active in debug builds
 ///   (`swift test`). Checks that must survive release builds use `fatalError` or thrown errors.
 /// - `-enforce-exclusivity=unchecked`: removes the run-time exclusivity checks on class
 ///   properties that kernels touch in their loops.
+///
+/// Debug builds (`swift run study …`, `swift run clip …`, `swift test`) optimise these targets too,
+/// with every check a debug build has kept in force:
+/// - `-O`: optimised code (it comes after SwiftPM's own `-Onone`, and the last level wins). `-O`
+///   keeps `precondition`, arithmetic-overflow traps and exclusivity checks.
+/// - `-assert-config Debug`: keeps `assert` as well, which `-O` alone would remove (the
+///   bounds-checked `AlignedBuffer` subscript uses it).
+/// `DEBUG` stays defined and `-g` stays on, so `#if DEBUG` code and debuggers work as before.
 let hotSwiftSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-O", "-assert-config", "Debug"], .when(configuration: .debug)),
 ]
+
+/// The C kernels: optimised in debug builds too (SwiftPM's debug default is `-O0`).
+let hotCSettings: [CSetting] = [.unsafeFlags(["-O2"], .when(configuration: .debug))]
 
 let package = Package(
     name: "ClipLab",
@@ -39,7 +53,7 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
         // The few element-wise loops built for AVX2+FMA and AVX-512 (chosen at run time).
-        .target(name: "CKernels"),
+        .target(name: "CKernels", cSettings: hotCSettings),
 
         // MARK: - Library modules
         .target(

@@ -13,6 +13,7 @@ struct Info: ParsableCommand {
         print("openblas:     \(Threads.blasConfig)")
         print("blas kernel:  \(Threads.blasCoreName)")
         print("blas idle:    OPENBLAS_THREAD_TIMEOUT=\(Threads.blasThreadTimeout ?? "unset (OpenBLAS default)")")
+        print("checks:       \(BuildChecks.summary) in the numerical modules")
         print("bf16 gemm:    \(cpu.avx512bf16 ? "fast (avx512_bf16 present)" : "slow on this CPU (no avx512_bf16)")")
     }
 }
