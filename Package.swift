@@ -88,7 +88,7 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Benchmarks",
-            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Collective"],
+            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Collective", "Training"],
             swiftSettings: hotSwiftSettings),
 
         // MARK: - Executables

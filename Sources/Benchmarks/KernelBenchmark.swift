@@ -129,11 +129,6 @@ public func medianSeconds(minTime: Double, minRuns: Int = 3, maxRuns: Int = 1000
     return samples[samples.count / 2]
 }
 
-@inlinable public func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}
-
 /// Measures one GEMM case in Float at the current thread count; returns GFLOP/s and seconds.
 public func measureGemm(_ g: GemmCase, minTime: Double) -> (gflops: Double, seconds: Double) {
     let aRows = g.transA ? g.k : g.m, aCols = g.transA ? g.m : g.k

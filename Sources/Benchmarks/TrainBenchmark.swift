@@ -8,6 +8,7 @@ import Foundation
 import Layers
 import Collective
 import Objectives
+import Training
 
 #if canImport(Glibc)
 import Glibc
@@ -56,6 +57,8 @@ public struct TrainBenchResult: Sendable, Codable {
     public var activationMemory: String
     /// The objective preset of training steps ("openclip", "fastclip-v3", …).
     public var objective: String = "openclip"
+    /// How the step used its threads ("gemm" or "batch-split").
+    public var threadMode: String = "gemm"
     /// Data-parallel ranks (the global batch is split over them) and the gradient reduction.
     public var ranks: Int = 1
     public var gradientReduction: String = "none"
@@ -98,10 +101,13 @@ public func randomBatch(config: CLIPConfiguration, batch: Int, seed: UInt64) -> 
 /// samples and the gradients are summed over ranks (as `clip train` under mpirun does); the
 /// samples/s count the global batch, and the `communication` phase is the time blocked in
 /// collectives.
+///
+/// `threadMode` (resolved like `clip train`'s) picks per-GEMM threading or batch-split shards for
+/// training steps (`BatchSplitStep`, the trainer's); inference always threads per GEMM.
 public func runTrainBenchmark(
     preset: String, batch: Int, threads: Int, train: Bool, memory: ActivationMemory = .full, objective objectiveName: String = "openclip",
     communicator: any Communicator = SingleProcessCommunicator(), reduction: GradientReduction = .openclip,
-    warmup: Int = 3, steps: Int = 20
+    threadMode requestedMode: ThreadMode = .auto, warmup: Int = 3, steps: Int = 20
 ) throws -> TrainBenchResult {
     let comm = communicator
     guard batch % comm.size == 0 else { throw ConfigurationError(message: "batch \(batch) does not split over \(comm.size) ranks") }
@@ -113,6 +119,12 @@ public func runTrainBenchmark(
     Threads.set(threads)
     let model = try CLIPModel<Float>(config)
     model.initialize(seed: 0)
+    let threadMode = train ? try requestedMode.resolved(
+        threads: threads, localBatch: local, ranks: comm.size, forwardFlopsPerSample: model.forwardFlopsPerSample) : .gemm
+    if threadMode == .batchSplit {
+        return try runBatchSplitTrainBenchmark(
+            model: model, preset: preset, batch: batch, threads: threads, memory: memory, objective: objectiveName, warmup: warmup, steps: steps)
+    }
     let acts = model.makeActivations(batch: local, memory: train ? memory : .inference)
     let e = config.embedDimension
     let single = comm.size == 1 ? try ContrastiveObjective<Float>(objectiveConfig, batch: batch, dimension: e, datasetCount: batch, epochs: 2, adam: .vit) : nil
@@ -174,6 +186,24 @@ public func runTrainBenchmark(
             if comm.size > 1 { try comm.barrier() }
         }
     }
+    var (median, phases) = try timeSteps(warmup: warmup, steps: steps, step)
+    phases["loss", default: 0] -= objectiveCommunication / Double(steps)
+    phases["communication", default: 0] += objectiveCommunication / Double(steps)
+    let flops = ModelFlops(config: config, batch: batch)
+    let perSample = train ? flops.training : flops.inference
+    return TrainBenchResult(
+        model: preset, mode: train ? "train" : "infer", batch: batch, threads: threads,
+        samplesPerSecond: Double(batch) / median, gflopPerSample: perSample / 1e9,
+        gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
+        peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
+        parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576,
+        activationMemory: acts.workspace.memory.rawValue, objective: train ? objectiveName : "none",
+        ranks: comm.size, gradientReduction: comm.size > 1 && train ? reduction.rawValue : "none", phaseSeconds: phases)
+}
+
+/// Runs `warmup` untimed steps, then `steps` timed ones with the profiler on; returns the median
+/// step time and the mean seconds per step of each phase ("other": the time no phase recorded).
+func timeSteps(warmup: Int, steps: Int, _ step: () throws -> Void) throws -> (median: Double, phases: [String: Double]) {
     for _ in 0..<warmup { try step() }
     var times: [Double] = []
     let prof = Profiler.shared
@@ -185,22 +215,49 @@ public func runTrainBenchmark(
         try step()
         times.append(elapsedSeconds(since: t0))
     }
-    let total = times.reduce(0, +)
     var phases: [String: Double] = [:]
     for (phase, s) in prof.totals { phases[phase.name] = s / Double(steps) }
-    phases["loss", default: 0] -= objectiveCommunication / Double(steps)
-    phases["communication", default: 0] += objectiveCommunication / Double(steps)
-    phases["other"] = max(0, total - prof.totals.values.reduce(0, +)) / Double(steps)
+    phases["other"] = max(0, times.reduce(0, +) - prof.totals.values.reduce(0, +)) / Double(steps)
     times.sort()
-    let median = times[times.count / 2]
+    return (times[times.count / 2], phases)
+}
+
+/// Training steps in batch-split mode, through the trainer's `BatchSplitStep` (T shards, each on
+/// its own thread; the phases are shard 0's, which runs on this thread).
+func runBatchSplitTrainBenchmark(
+    model: CLIPModel<Float>, preset: String, batch: Int, threads: Int, memory: ActivationMemory, objective objectiveName: String,
+    warmup: Int, steps: Int
+) throws -> TrainBenchResult {
+    let config = model.config, store = model.store
+    let objectiveConfig = ObjectiveConfiguration.preset(objectiveName)!
+    let split = try BatchSplitStep(
+        model: model, threads: threads, batch: batch, memory: memory, objective: objectiveConfig, reduction: .fastclip,
+        datasetCount: batch, epochs: 2, adam: .vit)
+    let (images, ids) = randomBatch(config: config, batch: batch, seed: 0)
+    let plane = 3 * config.vision.imageSize * config.vision.imageSize, ctx = config.text.contextLength
+    let pixels = UncheckedSendable(UnsafePointer(images.pointer))
+    let tokens = ids, sampleIDs = Array(0..<batch)
+    var optimizer = Optimizer(kind: .adamw)
+    let groups = ParameterGroup.standard(store.layout, learningRate: 5e-4, weightDecay: 0.1)
+    let (median, phases) = try withExtendedLifetime(images) {
+        try timeSteps(warmup: warmup, steps: steps) {
+            let stats = try split.step(ids: sampleIDs[...], epoch: 1) { shard, shardIDs in
+                let first = shardIDs.startIndex
+                shard.images.pointer.update(from: pixels.value + first * plane, count: shardIDs.count * plane)
+                tokens.withUnsafeBufferPointer { shard.tokenIDs.pointer.update(from: $0.baseAddress! + first * ctx, count: shardIDs.count * ctx) }
+            }
+            store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient)
+            Profiler.shared.measure(.optimizer) { optimizer.update(store, groups: groups) }
+            model.clampLogitScale()
+        }
+    }
     let flops = ModelFlops(config: config, batch: batch)
-    let perSample = train ? flops.training : flops.inference
     return TrainBenchResult(
-        model: preset, mode: train ? "train" : "infer", batch: batch, threads: threads,
-        samplesPerSecond: Double(batch) / median, gflopPerSample: perSample / 1e9,
-        gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
-        peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(acts.workspace.totalBytes) / 1_048_576,
-        parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576,
-        activationMemory: acts.workspace.memory.rawValue, objective: train ? objectiveName : "none",
-        ranks: comm.size, gradientReduction: comm.size > 1 && train ? reduction.rawValue : "none", phaseSeconds: phases)
+        model: preset, mode: "train", batch: batch, threads: threads,
+        samplesPerSecond: Double(batch) / median, gflopPerSample: flops.training / 1e9,
+        gflops: flops.training * Double(batch) / median / 1e9, medianStepSeconds: median,
+        peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(split.workspaceBytes) / 1_048_576,
+        parameterMiB: Double(store.layout.totalCount * 4 * (4 + threads - 1)) / 1_048_576,
+        activationMemory: memory.rawValue, objective: objectiveName, threadMode: ThreadMode.batchSplit.rawValue,
+        phaseSeconds: phases)
 }

@@ -49,6 +49,20 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
         store = ParameterStore(layout: layout)
     }
 
+    /// A replica of `model` that reads its parameter values (no copy) and accumulates gradients
+    /// in a buffer of its own: one per extra thread of batch-split training, whose gradients are
+    /// then summed into `model`'s. The towers are rebuilt from the same configuration, so their
+    /// views are the same.
+    public init(replicaOf model: CLIPModel<T>) throws {
+        config = model.config
+        var layout = ParameterLayout()
+        text = TextTower(config.text, embedDimension: config.embedDimension, gelu: config.gelu, layout: &layout)
+        logitScale = layout.add("logit_scale", shape: [])
+        vision = VisionTower(config.vision, embedDimension: config.embedDimension, gelu: config.gelu, layout: &layout)
+        precondition(layout.views == model.store.layout.views, "CLIPModel(replicaOf:): the rebuilt layout differs from the model's")
+        store = ParameterStore(sharingValuesOf: model.store)
+    }
+
     /// OpenCLIP's initialisation, with every random draw keyed by (seed, parameter name).
     public func initialize(seed: UInt64) {
         vision.initialize(store, seed: seed)

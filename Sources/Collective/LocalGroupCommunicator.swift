@@ -28,12 +28,21 @@ public final class LocalGroup: @unchecked Sendable {
     /// The communicators of the group's ranks, one per thread.
     public func communicators() -> [LocalGroupCommunicator] { (0..<size).map { LocalGroupCommunicator(group: self, rank: $0) } }
 
-    /// Runs `body(rank, communicator)` on K threads at once and waits for all; rethrows the first error.
-    public func run(_ body: @escaping @Sendable (Int, LocalGroupCommunicator) throws -> Void) throws {
-        let comms = communicators()
+    /// Runs `body(rank, communicator)` on K threads at once and waits for all; rethrows the first
+    /// error. `communicators` (this group's, one per rank, e.g. held by objectives across calls)
+    /// are used when given, else new ones. With `rootOnCallingThread`, rank 0 runs on the calling
+    /// thread (one thread fewer to start, and rank 0 keeps the caller's thread-bound state, such
+    /// as the profiler's recording thread).
+    public func run(
+        communicators given: [LocalGroupCommunicator]? = nil, rootOnCallingThread: Bool = false,
+        _ body: @escaping @Sendable (Int, LocalGroupCommunicator) throws -> Void
+    ) throws {
+        let comms = given ?? communicators()
+        precondition(comms.count == size && comms.enumerated().allSatisfy { $0.element.rank == $0.offset && $0.element.group === self },
+                     "LocalGroup.run: the communicators must be this group's, in rank order")
         let errors = ErrorBox()
         let done = DispatchGroup()
-        for r in 0..<size {
+        for r in (rootOnCallingThread ? 1 : 0)..<size {
             done.enter()
             let comm = comms[r]
             let thread = Thread {
@@ -45,6 +54,12 @@ public final class LocalGroup: @unchecked Sendable {
             }
             thread.stackSize = 16 << 20
             thread.start()
+        }
+        if rootOnCallingThread {
+            do { try body(0, comms[0]) } catch {
+                errors.set(error)
+                fail()
+            }
         }
         done.wait()
         if let e = errors.error { throw e }

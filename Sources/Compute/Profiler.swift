@@ -28,10 +28,18 @@ public final class Profiler: @unchecked Sendable {
     public static let shared = Profiler()
     private let on = Atomic<Bool>(false)
     private var seconds = [Double](repeating: 0, count: Phase.allCases.count)
+    /// The thread that turned recording on: the only one that records (batch-split training runs
+    /// one shard on it and the others on threads of their own, which this leaves out).
+    private var owner = pthread_self()
 
-    /// Starts (or stops) recording; `reset` clears the totals.
-    public func enable(_ value: Bool) { on.store(value, ordering: .relaxed) }
+    /// Starts (or stops) recording on the calling thread; `reset` clears the totals.
+    public func enable(_ value: Bool) {
+        if value { owner = pthread_self() }
+        on.store(value, ordering: .relaxed)
+    }
     public var isEnabled: Bool { on.load(ordering: .relaxed) }
+    /// Whether this thread's calls are recorded now.
+    @usableFromInline var isRecording: Bool { isEnabled && pthread_equal(pthread_self(), owner) != 0 }
     public func reset() { for i in seconds.indices { seconds[i] = 0 } }
 
     /// Seconds recorded per phase since the last reset.
@@ -42,7 +50,7 @@ public final class Profiler: @unchecked Sendable {
     /// Runs `body`, adding its wall time to `phase` when recording.
     @inlinable
     public func measure<R>(_ phase: Phase, _ body: () throws -> R) rethrows -> R {
-        guard isEnabled else { return try body() }
+        guard isRecording else { return try body() }
         let start = ContinuousClock.now
         defer { add(phase, start) }
         return try body()
@@ -52,4 +60,10 @@ public final class Profiler: @unchecked Sendable {
         let d = ContinuousClock.now - start
         seconds[phase.rawValue] += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
+}
+
+/// Wall-clock seconds since `start`.
+@inlinable public func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }

@@ -104,6 +104,17 @@ public final class ParameterStore<T: Scalar>: @unchecked Sendable {
         secondMoment = AlignedBuffer(count: layout.totalCount)
     }
 
+    /// A store that reads `other`'s values (and moments) and accumulates gradients of its own:
+    /// for a replica of a model that runs part of a batch on another thread (batch-split
+    /// threading), whose gradients are summed into `other`'s afterwards. Only `grads` is new.
+    public init(sharingValuesOf other: ParameterStore<T>) {
+        layout = other.layout
+        values = other.values
+        grads = AlignedBuffer(count: other.layout.totalCount)
+        firstMoment = other.firstMoment
+        secondMoment = other.secondMoment
+    }
+
     /// The first value of a parameter.
     @inlinable public func value(_ view: ParameterView) -> UnsafeMutablePointer<T> { values.pointer + view.offset }
     /// The first gradient element of a parameter.

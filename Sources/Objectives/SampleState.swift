@@ -35,6 +35,17 @@ public final class SampleState: @unchecked Sendable {
         bound = [[Double]](repeating: [Double](repeating: 0, count: n), count: 2)
     }
 
+    /// Makes every table equal to `other`'s (same count and kind): the per-sample tables of the
+    /// shards of batch-split training, after a resume restored one of them.
+    public func copy(from other: SampleState) {
+        precondition(other.count == count && other.individual == individual, "SampleState.copy: the tables differ in size or kind")
+        u = other.u
+        tau = other.tau
+        tauMoment1 = other.tauMoment1
+        tauMoment2 = other.tauMoment2
+        bound = other.bound
+    }
+
     /// The reference's test for a u that must be replaced by ĝ rather than averaged: never set
     /// (0), below 1e-35, infinite or NaN.
     @inlinable

@@ -29,7 +29,12 @@ public final class Trainer {
     public let tokenizerKind: String
     public let model: CLIPModel<Float>
     public let loader: EpochLoader
+    /// The step's buffers (shard 0's in batch-split mode); evaluation runs in them too.
     let activations: CLIPModel<Float>.Activations
+    /// How the step uses its threads, resolved from the configuration (never `.auto`).
+    public let threadMode: ThreadMode
+    /// The batch-split step (nil in gemm mode): T shards of the batch, one per thread.
+    let split: BatchSplitStep?
     /// The objective: the single-process closed form, or this rank's share of it (K > 1).
     let objective: TrainingObjective
     /// The processes of the run (one, or the ranks of an MPI job); rank 0 writes every file.
@@ -44,6 +49,8 @@ public final class Trainer {
     let schedule: CosineSchedule
     /// Pre-tokenised training captions, (count, context).
     let captionIDs: [Int32]
+    // Gemm mode's inputs and feature gradients (batch-split shards hold their own; then these
+    // are one element each).
     let images: AlignedBuffer<Float>  // (b, 3, S, S) this rank's images
     let dImage: AlignedBuffer<Float>  // (b, E)
     let dText: AlignedBuffer<Float>  // (b, E)
@@ -135,13 +142,27 @@ public final class Trainer {
         // s = ln(1/τ_init) (OpenCLIP's 0.07 unless the objective says otherwise).
         model.store.value(model.logitScale).pointee = Float(Foundation.log(1 / config.objective.temperatureInit))
         loader = EpochLoader(datasetCount: count, batchSize: config.batchSize, seed: config.seed)
-        activations = model.makeActivations(batch: localBatch, memory: config.activationMemory)
         let adam = AdamHyperparameters(beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon)
-        if communicator.size == 1 {
+        threadMode = try (config.threadMode ?? .auto).resolved(
+            threads: config.threads, localBatch: localBatch, ranks: communicator.size, forwardFlopsPerSample: model.forwardFlopsPerSample)
+        if threadMode == .batchSplit {
+            // FastCLIP's reduction between the shards: it moves no feature gradients, and gives
+            // the same numbers as OpenCLIP's to rounding.
+            let s = try BatchSplitStep(
+                model: model, threads: config.threads, batch: localBatch, memory: config.activationMemory, objective: config.objective,
+                reduction: .fastclip, datasetCount: count, epochs: config.epochs, adam: adam)
+            split = s
+            activations = s.shards[0].activations
+            objective = .distributed(s.shards[0].objective)
+        } else if communicator.size == 1 {
+            split = nil
+            activations = model.makeActivations(batch: localBatch, memory: config.activationMemory)
             objective = .single(try ContrastiveObjective(
                 config.objective, batch: config.batchSize, dimension: modelConfig.embedDimension, datasetCount: count,
                 epochs: config.epochs, adam: adam))
         } else {
+            split = nil
+            activations = model.makeActivations(batch: localBatch, memory: config.activationMemory)
             objective = .distributed(try DistributedObjective(
                 config.objective, reduction: config.gradientReduction, communicator: communicator, globalBatch: config.batchSize,
                 dimension: modelConfig.embedDimension, datasetCount: count, epochs: config.epochs, adam: adam))
@@ -163,10 +184,11 @@ public final class Trainer {
             baseRate: config.learningRate, warmupSteps: config.warmupSteps,
             totalSteps: config.epochs * loader.stepsPerEpoch, floor: config.learningRateFloor)
         let s = modelConfig.vision.imageSize, e = modelConfig.embedDimension
-        images = AlignedBuffer(count: localBatch * 3 * s * s)
-        dImage = AlignedBuffer(count: localBatch * e)
-        dText = AlignedBuffer(count: localBatch * e)
-        batchIDs = AlignedBuffer(count: localBatch * modelConfig.text.contextLength)
+        let b = split == nil ? localBatch : 0
+        images = AlignedBuffer(count: max(1, b * 3 * s * s))
+        dImage = AlignedBuffer(count: max(1, b * e))
+        dText = AlignedBuffer(count: max(1, b * e))
+        batchIDs = AlignedBuffer(count: max(1, b * modelConfig.text.contextLength))
 
         let ctx = modelConfig.text.contextLength
         var ids = [Int32](repeating: 0, count: count * ctx)
@@ -191,6 +213,7 @@ public final class Trainer {
                 throw TrainingError.io(path: from.path, reason: "state file says epoch \(restored.epoch); expected \(from.epoch) of at most \(config.epochs)")
             }
             optimizer.restore(step: restored.optimizerStep)
+            split?.synchronizeSampleStates()
             startEpoch = restored.epoch
             startStep = restored.step
         } else if communicator.isRoot {
@@ -245,7 +268,7 @@ public final class Trainer {
             ranks: communicator.size, localBatch: localBatch,
             provenance: [
                 "communication": communicator.summary,
-                "cpu": cpu.modelName, "cpu_features": cpu.summary, "threads": "\(config.threads)",
+                "cpu": cpu.modelName, "cpu_features": cpu.summary, "threads": "\(config.threads)", "thread_mode": threadMode.rawValue,
                 "openblas": Threads.blasConfig, "host": ProcessInfo.processInfo.hostName, "swift": swiftCompilerVersion,
                 "started": ISO8601DateFormatter().string(from: Date()),
             ])
@@ -254,11 +277,11 @@ public final class Trainer {
         try writeAtomically(try enc.encode(resolved), to: config.output + "/config.json")
     }
 
-    /// Fills `images` with the normalised images of `ids` and returns nothing; rendering runs over
-    /// the threads, one image per task.
-    func loadBatch(_ ids: ArraySlice<Int>) throws {
+    /// Writes the normalised images of `ids` into `pixels`, (ids.count, 3, S, S); rendering runs
+    /// over the threads, one image per task.
+    func loadImages(_ ids: ArraySlice<Int>, into pixels: UnsafeMutablePointer<Float>) throws {
         let s = model.config.vision.imageSize, plane = 3 * s * s
-        let base = UncheckedSendable(images.pointer)
+        let base = UncheckedSendable(pixels)
         let w = world
         let first = ids.startIndex
         // A failed image stops the run with the dataset's error (never a silent zero image).
@@ -270,7 +293,15 @@ public final class Trainer {
             }
         }
         if let error = failures.error { throw error }
-        ImageNormalization.apply(images.pointer, batch: ids.count, size: s)
+        ImageNormalization.apply(pixels, batch: ids.count, size: s)
+    }
+
+    /// Writes the pre-tokenised captions of `ids` into `tokens`, (ids.count, T).
+    func copyTokens(_ ids: ArraySlice<Int>, into tokens: UnsafeMutablePointer<Int32>) {
+        let ctx = model.config.text.contextLength
+        captionIDs.withUnsafeBufferPointer { all in
+            for (k, i) in ids.enumerated() { (tokens + k * ctx).update(from: all.baseAddress! + i * ctx, count: ctx) }
+        }
     }
 
     /// What one step reports (steps.csv).
@@ -290,20 +321,28 @@ public final class Trainer {
         let start = ContinuousClock.now
         let first = ids.startIndex + rank * localBatch
         let local = ids[first..<(first + localBatch)]
-        try loadBatch(local)
-        let ctx = model.config.text.contextLength
-        let batchIDs = self.batchIDs.pointer  // preallocated: the step allocates no arrays
-        for (k, i) in local.enumerated() {
-            for j in 0..<ctx { batchIDs[k * ctx + j] = captionIDs[i * ctx + j] }
-        }
         let store = model.store
-        store.zeroGrads()
-        let computeStart = ContinuousClock.now
-        model.forward(images: images.pointer, ids: batchIDs, activations: activations)
-        let stats = try objective.step(
-            imageFeatures: activations.imageFeatures, textFeatures: activations.textFeatures, ids: local,
-            logitScale: store.value(model.logitScale).pointee, epoch: epoch,
-            dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer)
+        let stats: ObjectiveStepStatistics
+        var computeStart = ContinuousClock.now
+        if let split {
+            // Each shard loads its own images and tokens on its thread, then runs the whole step;
+            // the gradients arrive summed in the store.
+            let me = UncheckedSendable(self)
+            stats = try split.step(ids: local, epoch: epoch) { shard, ids in
+                try me.value.loadImages(ids, into: shard.images.pointer)
+                me.value.copyTokens(ids, into: shard.tokenIDs.pointer)
+            }
+        } else {
+            try loadImages(local, into: images.pointer)
+            copyTokens(local, into: batchIDs.pointer)
+            store.zeroGrads()
+            computeStart = ContinuousClock.now
+            model.forward(images: images.pointer, ids: batchIDs.pointer, activations: activations)
+            stats = try objective.step(
+                imageFeatures: activations.imageFeatures, textFeatures: activations.textFeatures, ids: local,
+                logitScale: store.value(model.logitScale).pointee, epoch: epoch,
+                dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer)
+        }
         guard stats.surrogate.isFinite, stats.batchContrastive.isFinite, stats.logitScaleGradient.isFinite else {
             throw TrainingError.diverged(
                 step: globalStep, reason: "objective \(config.objective.loss.rawValue) gave surrogate \(stats.surrogate), "
@@ -317,12 +356,14 @@ public final class Trainer {
         // follows the backward.
         var pending: PendingCollective?
         var failure: Error?
-        let split = model.visionParameterOffset
-        if comm.size > 1 && config.overlapCommunication {
+        let textBucket = model.visionParameterOffset
+        if self.split != nil {
+            // Backward and the gradient sum ran in the shards.
+        } else if comm.size > 1 && config.overlapCommunication {
             model.backward(
                 dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer, activations: activations,
                 textDone: {
-                    do { pending = try comm.startAllReduceSum(store.grads.pointer, count: split) } catch { failure = error }
+                    do { pending = try comm.startAllReduceSum(store.grads.pointer, count: textBucket) } catch { failure = error }
                 },
                 afterBlock: {
                     guard let p = pending, failure == nil else { return }
@@ -332,10 +373,11 @@ public final class Trainer {
             model.backward(dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer, activations: activations)
         }
         if let failure { throw failure }
-        let computeSeconds = elapsed(since: computeStart)
+        // Batch-split shards load their inputs inside the timed region: shard 0's loading is taken out.
+        let computeSeconds = elapsedSeconds(since: computeStart) - (self.split?.lastFillSeconds ?? 0)
         let inCompute = comm.statistics.blockingSeconds - before.values.reduce(0) { $0 + $1.blockingSeconds }
         if let p = pending {
-            try comm.allReduceSum(store.grads.pointer + split, count: store.grads.count - split)
+            try comm.allReduceSum(store.grads.pointer + textBucket, count: store.grads.count - textBucket)
             try comm.wait(p)
         } else if comm.size > 1 {
             try comm.allReduceSum(store.grads.pointer, count: store.grads.count)
@@ -353,7 +395,7 @@ public final class Trainer {
         optimizer.update(store, groups: groups)
         model.clampLogitScale()
 
-        let total = elapsed(since: start)
+        let total = elapsedSeconds(since: start)
         let after = comm.statistics.snapshot()
         func delta(_ k: CollectiveKind, _ f: (CollectiveTotals) -> Double) -> Double {
             (after[k].map(f) ?? 0) - (before[k].map(f) ?? 0)
@@ -394,11 +436,6 @@ public final class Trainer {
         return "parameters differed between ranks (checksums \(all)); re-synchronised from rank 0"
     }
 
-    func elapsed(since t: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - t
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-
     /// Runs every epoch (from `startEpoch` when resuming); returns the summary. metrics.csv gets a
     /// row before training (epoch 0) and one per epoch, steps.csv one per step; each row is
     /// flushed as written, and a resumed run keeps the rows of the epochs it had finished.
@@ -414,7 +451,7 @@ public final class Trainer {
         log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
             + "\(config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
             + "(\(world.count) pairs), batch \(config.batchSize), \(config.epochs) epochs × \(loader.stepsPerEpoch) steps, "
-            + "\(config.threads) thread(s)" + (communicator.size > 1 ? " per rank × \(communicator.size) ranks (\(communicator.summary), "
+            + "\(config.threads) thread(s)" + (config.threads > 1 ? " (\(threadMode.rawValue))" : "") + (communicator.size > 1 ? " per rank × \(communicator.size) ranks (\(communicator.summary), "
                 + "local batch \(localBatch), gradient reduction \(config.gradientReduction.rawValue))" : "")
             + ", tokenizer \(tokenizerKind) (\(tokenizer.vocabularySize) tokens)")
         log.say("objective: " + config.objective.summary)

@@ -40,6 +40,10 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var overlapCommunication: Bool = true
     /// Threads for OpenBLAS and the element-wise kernels.
     public var threads: Int = 1
+    /// How the step uses its threads: `gemm` (every product and kernel threaded), `batch-split`
+    /// (a shard of the batch per thread, see `BatchSplitStep`), or nil for `auto` (the rule of
+    /// `ThreadMode.rule`). Optional so that config.json files written before it existed still load.
+    public var threadMode: ThreadMode? = nil
     /// What the training step keeps for backward: `full` (fastest) or `recompute` (activation
     /// checkpointing: about half the activation memory for tiny, +25% FLOPs; same results).
     public var activationMemory: ActivationMemory = .full

@@ -5,6 +5,7 @@ import Compute
 import Foundation
 import Layers
 import Objectives
+import Training
 
 /// `clip bench …`: performance measurements (never tests; compare only within one run).
 struct Bench: ParsableCommand {
@@ -29,6 +30,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Data-parallel ranks (re-launches itself under mpirun; the global batch is split over them).") var ranks = 1
     @Option(help: "An Open MPI hostfile (with --ranks).") var hostfile: String?
     @Option(help: "Feature-gradient reduction across ranks: auto, openclip or fastclip.") var gradientReduction = "auto"
+    @Option(help: "How a training step uses its threads: auto, gemm or batch-split (as clip train's --thread-mode; inference threads per GEMM).")
+    var threadMode = "auto"
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Flag(help: "Print one JSON line instead of text.") var json = false
@@ -47,6 +50,9 @@ struct BenchTrain: ParsableCommand {
             throw ValidationError("--gradient-reduction must be auto, openclip or fastclip, got '\(gradientReduction)'")
         }
         guard batchSize % ranks == 0 else { throw ValidationError("--batch-size \(batchSize) must split evenly over \(ranks) ranks") }
+        guard ThreadMode(rawValue: threadMode) != nil else {
+            throw ValidationError("--thread-mode must be \(ThreadMode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(threadMode)'")
+        }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
         guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000, got \(warmup)") }
     }
@@ -63,7 +69,7 @@ struct BenchTrain: ParsableCommand {
             try runTrainBenchmark(
                 preset: model, batch: batchSize, threads: threads, train: mode == "train",
                 memory: ActivationMemory(rawValue: memory)!, objective: objective, communicator: comm, reduction: reduction,
-                warmup: warmup, steps: steps)
+                threadMode: ThreadMode(rawValue: threadMode)!, warmup: warmup, steps: steps)
         }
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
@@ -74,8 +80,8 @@ struct BenchTrain: ParsableCommand {
             return
         }
         if r.ranks > 1 { print("data parallel: \(r.ranks) ranks × \(r.threads) thread(s), local batch \(r.batch / r.ranks), gradient reduction \(r.gradientReduction)") }
-        print(String(format: "%@ %@%@ batch %d, %d thread(s): %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",
-                     r.model, r.mode, r.mode == "train" ? " (\(r.objective))" : "", r.batch, r.threads, r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
+        print(String(format: "%@ %@%@ batch %d, %d thread(s)%@: %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",
+                     r.model, r.mode, r.mode == "train" ? " (\(r.objective))" : "", r.batch, r.threads, r.threads > 1 ? " (\(r.threadMode))" : "", r.samplesPerSecond, r.gflopPerSample, r.gflops, r.medianStepSeconds))
         print("kernels: OpenBLAS \(r.blasCore) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"), "
               + "OPENBLAS_THREAD_TIMEOUT=\(Threads.blasThreadTimeout ?? "unset")), element-wise \(r.vectorISA)")
         print(String(format: "memory (%@ activations): peak RSS %.0f MiB (activation workspace %.0f MiB, parameters + gradients + moments %.0f MiB)",

@@ -46,6 +46,8 @@ struct Train: ParsableCommand {
     @Option(help: "Adam ε.") var eps = 1e-6
     @Option(help: "Clip gradients to this global norm (default: no clipping).") var gradClipNorm: Double?
     @Option(help: "Threads (default: all cores; under mpirun, the cores divided by the ranks on this machine).") var threads = defaultThreads()
+    @Option(help: "How a step uses its threads: auto (batch-split in one process for models from tiny up when each thread gets ≥ \(ThreadMode.minimumShardBatch) samples, else gemm), gemm (every matrix product and kernel threaded) or batch-split (a shard of the batch per thread).")
+    var threadMode = "auto"
     @Option(help: "Activations kept for backward: full (fastest) or recompute (activation checkpointing: less memory, about +25% compute, same results).")
     var activationMemory = "full"
     @Option(help: "Objective preset: \(ObjectiveConfiguration.presetNames.joined(separator: ", ")).") var objective = "openclip"
@@ -98,6 +100,10 @@ struct Train: ParsableCommand {
         c.epsilon = eps
         c.gradientClipNorm = gradClipNorm
         c.threads = threads
+        guard let mode = ThreadMode(rawValue: threadMode) else {
+            throw ValidationError("--thread-mode: expected \(ThreadMode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(threadMode)'")
+        }
+        c.threadMode = mode
         guard let memory = ActivationMemory(rawValue: activationMemory), memory != .inference else {
             throw ValidationError("--activation-memory: expected full or recompute, got '\(activationMemory)'")
         }

@@ -28,6 +28,28 @@ func runMPI(ranks: Int, _ arguments: [String], timeout: Double = 120) throws -> 
     return (p.terminationStatus, String(decoding: data, as: UTF8.self), seconds, seconds >= timeout)
 }
 
+/// The largest difference between two safetensors files, relative to the largest magnitude:
+/// over all tensors together, or (with `names`) tensor by tensor for the named ones only.
+/// Per-tensor comparison of all parameters would mislead: Adam turns the rounding noise of a
+/// gradient that is zero in exact arithmetic (a key bias) into lr-sized steps.
+func checkpointDifference(_ a: String, _ b: String, names: Set<String>? = nil) throws -> Double {
+    let fa = try SafetensorsFile(path: a), fb = try SafetensorsFile(path: b)
+    #expect(Set(fa.entries.keys) == Set(fb.entries.keys))
+    var worst = 0.0, globalDiff = 0.0, globalScale = 0.0
+    for name in fa.entries.keys where names?.contains(name) ?? true {
+        let x = try fa.doubles(name), y = try fb.doubles(name)
+        var diff = 0.0, scale = 0.0
+        for (u, v) in zip(x, y) {
+            diff = max(diff, abs(u - v))
+            scale = max(scale, abs(u))
+        }
+        worst = max(worst, diff / max(scale, 1e-30))
+        globalDiff = max(globalDiff, diff)
+        globalScale = max(globalScale, scale)
+    }
+    return names == nil ? globalDiff / max(globalScale, 1e-30) : worst
+}
+
 @Suite("mpirun jobs", .serialized)
 struct MPITests {
     @Test("Every collective gives the values each rank expects", arguments: [1, 2, 4])
@@ -59,28 +81,6 @@ struct MPITests {
         #expect(!hosts.contains("--oversubscribe") && hosts.contains("hosts.txt") && hosts.contains("OPENBLAS_NUM_THREADS=2"))
     }
 
-    /// The largest difference between two safetensors files, relative to the largest magnitude:
-    /// over all tensors together, or (with `names`) tensor by tensor for the named ones only.
-    /// Per-tensor comparison of all parameters would mislead: Adam turns the rounding noise of a
-    /// gradient that is zero in exact arithmetic (a key bias) into lr-sized steps.
-    func difference(_ a: String, _ b: String, names: Set<String>? = nil) throws -> Double {
-        let fa = try SafetensorsFile(path: a), fb = try SafetensorsFile(path: b)
-        #expect(Set(fa.entries.keys) == Set(fb.entries.keys))
-        var worst = 0.0, globalDiff = 0.0, globalScale = 0.0
-        for name in fa.entries.keys where names?.contains(name) ?? true {
-            let x = try fa.doubles(name), y = try fb.doubles(name)
-            var diff = 0.0, scale = 0.0
-            for (u, v) in zip(x, y) {
-                diff = max(diff, abs(u - v))
-                scale = max(scale, abs(u))
-            }
-            worst = max(worst, diff / max(scale, 1e-30))
-            globalDiff = max(globalDiff, diff)
-            globalScale = max(globalScale, scale)
-        }
-        return names == nil ? globalDiff / max(globalScale, 1e-30) : worst
-    }
-
     @Test("K = 1, 2 and 4 ranks with either gradient reduction reach one process's parameters (to rounding), for every objective preset",
           arguments: ["openclip", "sogclr", "isogclr", "fastclip-v0", "fastclip-v1", "fastclip-v2", "fastclip-v3"])
     func dataParallelEqualsSingleProcess(preset: String) throws {
@@ -102,16 +102,16 @@ struct MPITests {
             // Individual temperatures move by ±lr_τ·sign(G) in epoch 0 (Adam with β = 0), so a rounding
             // difference in a G near 0 moves one τ differently: a looser, still tight, bound.
             let individual = preset.hasSuffix("v2") || preset == "isogclr"
-            let d = try difference(reference, checkpoint)
+            let d = try checkpointDifference(reference, checkpoint)
             #expect(d < (individual ? 1e-4 : 2e-5), "\(preset) K = \(ranks) \(reduction): parameters differ by \(d) of their scale")
             // The logit scale on its own (its gradient is the objective's, not rounding noise).
-            let t = try difference(reference, checkpoint, names: ["logit_scale"])
+            let t = try checkpointDifference(reference, checkpoint, names: ["logit_scale"])
             #expect(t < 1e-4, "\(preset) K = \(ranks) \(reduction): logit_scale differs by \(t)")
             // The optimizer moments, and each per-sample table on its own scale.
             let refState = base + "/single/checkpoints/epoch_2.state.safetensors"
-            let moments = try difference(refState, state, names: ["optimizer.first_moment", "optimizer.second_moment"])
+            let moments = try checkpointDifference(refState, state, names: ["optimizer.first_moment", "optimizer.second_moment"])
             #expect(moments < 1e-3, "\(preset) K = \(ranks) \(reduction): optimizer moments differ by \(moments)")
-            let tables = try difference(refState, state, names: ["samples.u.image", "samples.u.text"])
+            let tables = try checkpointDifference(refState, state, names: ["samples.u.image", "samples.u.text"])
             #expect(tables < (individual ? 1e-2 : 1e-4), "\(preset) K = \(ranks) \(reduction): u tables differ by \(tables)")
             // Rank 0 alone wrote the files, and the log names the ranks.
             if ranks > 1 {

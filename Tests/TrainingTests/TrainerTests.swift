@@ -164,11 +164,13 @@ struct TrainerTests {
     }
 
     @Test("A resumed run continues exactly: same checkpoint bytes, per-sample tables and metrics",
-          arguments: ["fastclip-v2", "fastclip-v3", "fastclip-v0", "sogclr", "openclip"])
-    func resume(preset: String) throws {
+          arguments: [("fastclip-v2", ThreadMode.gemm), ("fastclip-v3", .gemm), ("fastclip-v0", .gemm), ("sogclr", .gemm), ("openclip", .gemm),
+                      ("fastclip-v2", .batchSplit), ("fastclip-v3", .batchSplit), ("openclip", .batchSplit)])
+    func resume(preset: String, threadMode: ThreadMode) throws {
         let dir = tempDir()
         var c = config(out: dir, epochs: 3, count: 384, batch: 64)
         c.objective = try #require(ObjectiveConfiguration.preset(preset))
+        c.threadMode = threadMode
         c.evalEvery = 0
         _ = try Trainer(c).run()
         let files = ["epoch_3.safetensors", "epoch_3.state.safetensors", "epoch_2.safetensors", "epoch_2.state.safetensors"]
@@ -178,14 +180,14 @@ struct TrainerTests {
         // Stop "after epoch 1": drop the later checkpoints, then resume from the run directory.
         for f in files { try FileManager.default.removeItem(atPath: dir + "/checkpoints/" + f) }
         let trainer = try Trainer(resuming: dir)
-        #expect(trainer.startEpoch == 1)
+        #expect(trainer.startEpoch == 1 && trainer.threadMode == threadMode)
         let summary = try trainer.run()
         #expect(summary.steps == 18)
         let resumed = try files.map { try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/" + $0)) }
         // Compare to a Bool first: on failure Swift Testing would diff the megabytes byte by byte.
         for (f, (a, b)) in zip(files, zip(unbroken, resumed)) {
             let same = a == b
-            #expect(same, "\(preset): \(f) differs after resuming")
+            #expect(same, "\(preset) \(threadMode): \(f) differs after resuming")
         }
         #expect(try metricsWithoutTime(dir).map { $0.map { "\($0)" } } == metrics.map { $0.map { "\($0)" } })
         #expect(try withoutTime(dir + "/steps.csv").map { $0.map { "\($0)" } } == steps.map { $0.map { "\($0)" } })

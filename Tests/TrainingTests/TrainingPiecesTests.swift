@@ -1,3 +1,4 @@
+import CLIP
 import Foundation
 import Testing
 import TestSupport
@@ -5,6 +6,29 @@ import Training
 
 @Suite("Training building blocks")
 struct TrainingPiecesTests {
+    @Test("The thread-mode rule: batch-split for one process, even shards of ≥ 16 and models from tiny up; errors name --thread-mode")
+    func threadModeRule() throws {
+        let nano = try CLIPModel<Float>(CLIPConfiguration.preset("nano")!).forwardFlopsPerSample
+        let tiny = try CLIPModel<Float>(CLIPConfiguration.preset("tiny")!).forwardFlopsPerSample
+        // The threshold lies between the two presets it was measured on.
+        #expect(nano < ThreadMode.minimumForwardFlopsPerSample && ThreadMode.minimumForwardFlopsPerSample < tiny)
+        #expect(ThreadMode.rule(threads: 2, localBatch: 256, ranks: 1, forwardFlopsPerSample: tiny) == .batchSplit)
+        #expect(ThreadMode.rule(threads: 1, localBatch: 256, ranks: 1, forwardFlopsPerSample: tiny) == .gemm)
+        #expect(ThreadMode.rule(threads: 2, localBatch: 256, ranks: 1, forwardFlopsPerSample: nano) == .gemm)
+        #expect(ThreadMode.rule(threads: 2, localBatch: 256, ranks: 2, forwardFlopsPerSample: tiny) == .gemm)
+        #expect(ThreadMode.rule(threads: 2, localBatch: 30, ranks: 1, forwardFlopsPerSample: tiny) == .gemm)  // shards of 15
+        #expect(ThreadMode.rule(threads: 4, localBatch: 130, ranks: 1, forwardFlopsPerSample: tiny) == .gemm)  // uneven
+        #expect(try ThreadMode.auto.resolved(threads: 2, localBatch: 64, ranks: 1, forwardFlopsPerSample: tiny) == .batchSplit)
+        #expect(try ThreadMode.batchSplit.resolved(threads: 2, localBatch: 8, ranks: 1, forwardFlopsPerSample: nano) == .batchSplit)
+        #expect(try ThreadMode.batchSplit.resolved(threads: 1, localBatch: 8, ranks: 1, forwardFlopsPerSample: nano) == .gemm)
+        #expect(try ThreadMode.gemm.resolved(threads: 2, localBatch: 256, ranks: 1, forwardFlopsPerSample: tiny) == .gemm)
+        for (threads, batch, ranks) in [(2, 64, 2), (4, 66, 1)] {
+            #expect {
+                _ = try ThreadMode.batchSplit.resolved(threads: threads, localBatch: batch, ranks: ranks, forwardFlopsPerSample: tiny)
+            } throws: { "\($0)".contains("--thread-mode") }
+        }
+    }
+
     @Test("Zero-shot top-1 on hand-made embeddings")
     func zeroShot() {
         // Two classes along the axes, one template each; image 2 is misclassified.
