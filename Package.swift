@@ -116,6 +116,6 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["clip", "study", "Data", "Collective", "CLIP", "Workbench"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Data"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Collective", "Layers", "Compute", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "Objectives", "TestSupport"]),
     ]
 )

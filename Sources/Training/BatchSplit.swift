@@ -104,6 +104,8 @@ public final class BatchSplitStep: @unchecked Sendable {
     public let shardBatch: Int
     public let shards: [Shard]
     let group: LocalGroup
+    /// The group's communicators in rank order (held by the shards' objectives).
+    let communicators: [LocalGroupCommunicator]
     /// Seconds shard 0 spent in the last step's `fill` (loading its inputs) and in the gradient
     /// sum after every shard's backward.
     public private(set) var lastFillSeconds = 0.0
@@ -121,6 +123,7 @@ public final class BatchSplitStep: @unchecked Sendable {
         shardBatch = batch / threads
         group = LocalGroup(size: threads)
         let comms = group.communicators()
+        communicators = comms
         var shards: [Shard] = []
         for t in 0..<threads {
             let m = t == 0 ? model : try CLIPModel<Float>(replicaOf: model)
@@ -144,6 +147,15 @@ public final class BatchSplitStep: @unchecked Sendable {
         for s in shards.dropFirst() { s.objective.state?.copy(from: first) }
     }
 
+    /// Runs `body(shard)` for every shard at once, each on its shard's thread (shard 0 on the
+    /// calling thread), with the process's thread budget 1 meanwhile; rethrows the first error.
+    public func parallel(_ body: @escaping @Sendable (Shard) throws -> Void) throws {
+        let shards = self.shards
+        Threads.set(1)
+        defer { Threads.set(threads) }
+        try group.run(communicators: communicators, rootOnCallingThread: true) { t, _ in try body(shards[t]) }
+    }
+
     /// One step's forward, objective and backward over `ids` (the batch's global sample ids, in
     /// order; shard t takes positions t·b ..< (t+1)·b). `fill(shard, ids)` writes the shard's
     /// normalised images and token ids into `shard.images` / `shard.tokenIDs`; it runs on the
@@ -164,7 +176,7 @@ public final class BatchSplitStep: @unchecked Sendable {
         let clock = ShardClock()
         Threads.set(1)
         defer { Threads.set(threads) }
-        try group.run(communicators: shards.map(\.communicator), rootOnCallingThread: true) { t, comm in
+        try group.run(communicators: communicators, rootOnCallingThread: true) { t, comm in
             let shard = shards[t]
             let first = ids.startIndex + t * b
             let mine = ids[first..<(first + b)]

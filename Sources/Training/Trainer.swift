@@ -56,6 +56,9 @@ public final class Trainer {
     let dText: AlignedBuffer<Float>  // (b, E)
     let batchIDs: AlignedBuffer<Int32>  // (b, T) token ids of this rank's samples
     let log: RunLog
+    /// The held-out tasks, prepared at the first evaluation (rank 0 only).
+    lazy var evaluator = Evaluator(
+        model: model, world: world, tokenizer: tokenizer, examplesPerClass: config.evalExamplesPerClass, retrievalCount: config.retrievalCount)
     /// Where `run()` starts: 0, or the epoch and step of the checkpoint resumed from.
     public private(set) var startEpoch = 0
     var startStep = 0
@@ -72,10 +75,11 @@ public final class Trainer {
     /// stands in for g, see `ObjectiveStepStatistics`), `surrogate` the scalar whose gradient is
     /// the estimator, `batch_contrastive` OpenCLIP's loss on each batch (comparable across
     /// objectives). Then γ of the epoch, τ (mean, min, max over the per-sample table for
-    /// individual temperatures) and log u on the true scale over the visited ids.
+    /// individual temperatures) and log u on the true scale over the visited ids. `eval_seconds`
+    /// is the wall time of the row's held-out evaluation (NaN when the row has none).
     public static let metricColumns = ["epoch", "step", "samples_seen", "loss", "surrogate", "batch_contrastive"] + evalMetricNames
         + ["eval_mean", "temperature", "temperature_min", "temperature_max", "gamma", "log_u_mean", "log_u_min", "log_u_max",
-           "lr", "lr_tau"] + timingColumns + ["seconds"]
+           "lr", "lr_tau"] + timingColumns + ["eval_seconds", "seconds"]
 
     /// The columns of steps.csv (one row per optimizer step).
     public static let stepColumns = ["epoch", "step", "loss", "surrogate", "batch_contrastive", "temperature", "gamma", "lr", "lr_tau"]
@@ -542,7 +546,7 @@ public final class Trainer {
             "loss": means?.loss ?? .nan, "surrogate": means?.surrogate ?? .nan, "batch_contrastive": means?.batch ?? .nan,
             "gamma": gamma, "lr": lr, "lr_tau": lrTau, "seconds": seconds,
         ]
-        for k in Self.timingColumns { row[k] = .nan }
+        for k in Self.timingColumns + ["eval_seconds"] { row[k] = .nan }
         if let state = objective.state {
             let s = state.statistics()
             row["log_u_mean"] = s.logUMean
@@ -560,77 +564,15 @@ public final class Trainer {
             row["temperature_min"] = model.temperature
             row["temperature_max"] = model.temperature
         }
-        let m = evaluate ? try Evaluator(model: model, world: world, tokenizer: tokenizer, activations: activations)
-            .run(examplesPerClass: config.evalExamplesPerClass, retrievalCount: config.retrievalCount) : [:]
+        var m: [String: Double] = [:]
+        if evaluate {
+            let start = ContinuousClock.now
+            m = try evaluator.run(in: split.map { .shards($0) } ?? .single(activations))
+            row["eval_seconds"] = elapsedSeconds(since: start)
+        }
         for name in Self.evalMetricNames { row[name] = m[name] ?? .nan }
         row["eval_mean"] = m["eval_mean"] ?? .nan
         return row
-    }
-}
-
-/// Held-out evaluation of a model on the shapes world's tasks.
-public struct Evaluator {
-    public let model: CLIPModel<Float>
-    public let world: ShapesWorld
-    public let tokenizer: any Tokenizer
-    /// The buffers inference runs in: the trainer's own (no second workspace), or new ones.
-    let activations: CLIPModel<Float>.Activations
-
-    /// Evaluates in new, forward-only buffers for chunks of `batch` samples.
-    public init(model: CLIPModel<Float>, world: ShapesWorld, tokenizer: any Tokenizer, batch: Int) {
-        self.init(model: model, world: world, tokenizer: tokenizer, activations: model.makeActivations(batch: batch, memory: .inference))
-    }
-
-    /// Evaluates in existing buffers (the trainer's), so evaluation allocates no second workspace.
-    public init(model: CLIPModel<Float>, world: ShapesWorld, tokenizer: any Tokenizer, activations: CLIPModel<Float>.Activations) {
-        self.model = model
-        self.world = world
-        self.tokenizer = tokenizer
-        self.activations = activations
-    }
-
-    /// Zero-shot top-1 per task, retrieval R@1/5/10 both ways, and their mean (`eval_mean`).
-    public func run(examplesPerClass: Int, retrievalCount: Int) throws -> [String: Double] {
-        let acts = activations
-        let e = model.config.embedDimension
-        var out: [String: Double] = [:]
-        for task in world.zeroShotTasks(examplesPerClass: examplesPerClass) {
-            let prompts = task.classNames.indices.flatMap { task.prompts(for: $0) }
-            let textEmb = embedTexts(prompts, acts).map(Double.init)
-            let w = EvaluationMetrics.classifier(templateEmbeddings: textEmb, classes: task.classNames.count, templates: task.templates.count, dimension: e)
-            let imgEmb = embedScenes(task.scenes, acts).map(Double.init)
-            out["zeroshot_\(task.name)_top1"] = EvaluationMetrics.zeroShotTop1(imageEmbeddings: imgEmb, classifier: w, labels: task.labels, dimension: e)
-        }
-        let set = world.retrievalSet(count: retrievalCount)
-        let u = embedScenes(set.map(\.scene), acts).map(Double.init)
-        let v = embedTexts(set.map(\.caption), acts).map(Double.init)
-        let r = EvaluationMetrics.retrievalRecall(imageEmbeddings: u, textEmbeddings: v, dimension: e, ks: [1, 5, 10])
-        for (i, k) in [1, 5, 10].enumerated() {
-            out["retrieval_i2t_r\(k)"] = r.imageToText[i]
-            out["retrieval_t2i_r\(k)"] = r.textToImage[i]
-        }
-        let names = Trainer.evalMetricNames
-        out["eval_mean"] = names.compactMap { out[$0] }.reduce(0, +) / Double(names.count)
-        return out
-    }
-
-    func embedTexts(_ texts: [String], _ acts: CLIPModel<Float>.Activations) -> [Float] {
-        let ctx = model.config.text.contextLength
-        let ids = texts.flatMap { tokenizer.tokenize($0, contextLength: ctx) }
-        return model.embedTexts(ids, count: texts.count, activations: acts)
-    }
-
-    func embedScenes(_ scenes: [Scene], _ acts: CLIPModel<Float>.Activations) -> [Float] {
-        let s = model.config.vision.imageSize, plane = 3 * s * s
-        let pixels = AlignedBuffer<Float>(count: scenes.count * plane)
-        let base = UncheckedSendable(pixels.pointer)
-        let w = world
-        Threads.parallelFor(scenes.count, grain: 8) { range in
-            for i in range { w.render(scenes[i], size: s, into: base.value + i * plane) }
-        }
-        ImageNormalization.apply(pixels.pointer, batch: scenes.count, size: s)
-        // `pixels` must outlive the call, which sees only its raw pointer.
-        return withExtendedLifetime(pixels) { model.embedImages(pixels.pointer, count: scenes.count, activations: acts) }
     }
 }
 

@@ -20,8 +20,8 @@ struct Eval: ParsableCommand {
         let (model, tokenizer) = try loadCheckpoint(checkpoint)
         let recorded = try SafetensorsFile(path: checkpoint).metadata["data_seed"].flatMap { UInt64($0) }
         let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed ?? recorded ?? 0, count: 1))
-        let m = try Evaluator(model: model, world: world, tokenizer: tokenizer, batch: 256)
-            .run(examplesPerClass: evalExamples, retrievalCount: retrievalSize)
+        let m = try Evaluator(model: model, world: world, tokenizer: tokenizer, examplesPerClass: evalExamples, retrievalCount: retrievalSize)
+            .run(batch: 256)
         print(MetricsReport.table(m, title: "held-out metrics of \(checkpoint) (chance in brackets)",
                                   chance: Trainer.chanceLevels(world: world, retrievalCount: retrievalSize)))
     }

@@ -1,4 +1,7 @@
 import CLIP
+import Data
+import Layers
+import Objectives
 import Foundation
 import Testing
 import TestSupport
@@ -95,5 +98,31 @@ struct TrainingPiecesTests {
         #expect(ProgressLine.duration(12.4) == "12s")
         #expect(ProgressLine.duration(185) == "3m05s")
         #expect(ProgressLine.duration(3725) == "1h02m")
+    }
+}
+
+@Suite("Evaluation in batch-split shards")
+struct ShardedEvaluationTests {
+    @Test("Embeddings and metrics computed in the shards' buffers on their threads equal one set of buffers'")
+    func shardsEqualSingle() throws {
+        let model = try CLIPModel<Float>(CLIPConfiguration.preset("nano", vocabularySize: 600)!)
+        model.initialize(seed: 3)
+        let world = ShapesWorld(ShapesWorld.Configuration(seed: 0, count: 64))
+        let tokenizer = try CLIPTokenizer.trainBPE(captions: (0..<64).map { world.caption($0) }, vocabularySize: 600)
+        let evaluator = Evaluator(model: model, world: world, tokenizer: tokenizer, examplesPerClass: 6, retrievalCount: 50)
+        let split = try BatchSplitStep(
+            model: model, threads: 3, batch: 48, memory: .full, objective: ObjectiveConfiguration.preset("openclip")!,
+            reduction: .fastclip, datasetCount: 64, epochs: 1, adam: .vit)
+        let single = Evaluator.Buffers.single(model.makeActivations(batch: 48, memory: .inference))
+        // 50 scenes over 3 shards of 16: parts of 17, 17 and 16, each in chunks of 16.
+        let scenes = world.retrievalSet(count: 50).map(\.scene)
+        let a = try evaluator.embedScenes(scenes, in: single), b = try evaluator.embedScenes(scenes, in: .shards(split))
+        #expect(a.count == 50 * model.config.embedDimension && b.count == a.count)
+        let worst = zip(a, b).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-5, "scene embeddings differ by \(worst)")
+        #expect(a.contains { $0 != 0 })
+        let m1 = try evaluator.run(in: single), m2 = try evaluator.run(in: .shards(split))
+        #expect(Set(m1.keys) == Set(m2.keys) && m1.count == Trainer.evalMetricNames.count + 1)
+        for (k, v) in m1 { #expect(abs(v - m2[k]!) < 1e-9, "\(k): \(v) vs \(m2[k]!)") }
     }
 }
