@@ -28,8 +28,8 @@ public struct MLP: Sendable {
 
     public struct Buffers<T: Scalar> {
         public let rows: Int
-        public let preActivation: UnsafeMutablePointer<T>  // (rows, 4C)
-        public let activation: UnsafeMutablePointer<T>  // (rows, 4C)
+        public let preActivation: UnsafeMutablePointer<T>  // (rows, 4C) kept for backward (bias included)
+        public let activation: UnsafeMutablePointer<T>  // (rows, 4C) scratch: GELU's output, recomputed in backward
         public let dHidden: UnsafeMutablePointer<T>  // (rows, 4C) scratch
 
         /// The same buffers used for fewer rows.
@@ -39,14 +39,15 @@ public struct MLP: Sendable {
         }
     }
 
-    /// Buffers for `rows` rows; `sharingScratchWith` reuses another MLP's backward scratch.
-    public func makeBuffers<T>(rows: Int, workspace: Workspace<T>, label: String, sharingScratchWith other: Buffers<T>? = nil) -> Buffers<T> {
-        if let other { precondition(other.rows == rows, "MLP: shared scratch has another row count") }
-        return Buffers(
+    /// Buffers for `rows` rows. Only the pre-activation is the layer's own: GELU's output is shared
+    /// scratch (every MLP of the workspace writes it in forward and recomputes it in backward, one
+    /// GELU pass instead of keeping rows × 4C per block), and so is the backward scratch.
+    public func makeBuffers<T>(rows: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
+        Buffers(
             rows: rows,
             preActivation: workspace.allocate(rows * hiddenWidth, label: label + ".fc"),
-            activation: workspace.allocate(rows * hiddenWidth, label: label + ".gelu"),
-            dHidden: other?.dHidden ?? workspace.allocateGradient(rows * hiddenWidth, label: "scratch.dhidden"))
+            activation: workspace.scratch(rows * hiddenWidth, label: "scratch.gelu"),
+            dHidden: workspace.gradientScratch(rows * hiddenWidth, label: "scratch.dhidden"))
     }
 
     /// - x: (rows, C); y: (rows, C), overwritten.
@@ -70,6 +71,8 @@ public struct MLP: Sendable {
         _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers: Buffers<T>,
         params: ParameterStore<T>, accumulateInput: Bool = true
     ) {
+        // GELU's output again (the scratch holds another block's by now): c_proj's weight gradient needs it.
+        geluForward(UnsafePointer(buffers.preActivation), buffers.activation, count: buffers.rows * hiddenWidth, approximation: approximation)
         proj.backward(dy, x: buffers.activation, dx: buffers.dHidden, rows: buffers.rows, params: params, accumulateInput: false)
         geluBackwardInPlace(buffers.dHidden, x: buffers.preActivation, count: buffers.rows * hiddenWidth, approximation: approximation)
         fc.backward(buffers.dHidden, x: x, dx: dx, rows: buffers.rows, params: params, accumulateInput: accumulateInput)

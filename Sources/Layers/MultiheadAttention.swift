@@ -62,24 +62,19 @@ public struct MultiheadAttention: Sendable {
     }
 
     /// Buffers for a (B, T) batch. The backward scratch (dqkv, dprobs, dcontext) is only live
-    /// during this layer's backward pass, so layers of one tower can share it: pass the buffers of
-    /// an earlier layer of the same shape as `sharingScratchWith`.
-    public func makeBuffers<T>(
-        batch: Int, tokens: Int, workspace: Workspace<T>, label: String, sharingScratchWith other: Buffers<T>? = nil
-    ) -> Buffers<T> {
+    /// during this layer's backward pass, so every attention layer of the workspace shares it
+    /// (`Workspace.gradientScratch`).
+    public func makeBuffers<T>(batch: Int, tokens: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
         let rows = batch * tokens, c = width
         let scores = batch * heads * tokens * tokens
-        if let other {
-            precondition(other.batch == batch && other.tokens == tokens, "MultiheadAttention: shared scratch has another shape")
-        }
         return Buffers(
             batch: batch, tokens: tokens,
             qkv: workspace.allocate(rows * 3 * c, label: label + ".qkv"),
             probs: workspace.allocate(scores, label: label + ".probs"),
             context: workspace.allocate(rows * c, label: label + ".context"),
-            dqkv: other?.dqkv ?? workspace.allocateGradient(rows * 3 * c, label: "scratch.dqkv"),
-            dprobs: other?.dprobs ?? workspace.allocateGradient(scores, label: "scratch.dprobs"),
-            dcontext: other?.dcontext ?? workspace.allocateGradient(rows * c, label: "scratch.dcontext"))
+            dqkv: workspace.gradientScratch(rows * 3 * c, label: "scratch.dqkv"),
+            dprobs: workspace.gradientScratch(scores, label: "scratch.dprobs"),
+            dcontext: workspace.gradientScratch(rows * c, label: "scratch.dcontext"))
     }
 
     /// - x: (B·T, C) input; y: (B·T, C) output, overwritten.

@@ -33,11 +33,11 @@ public struct ResidualBlock: Sendable {
 
     public struct Buffers<T: Scalar> {
         public let rows: Int
-        public let ln1Out: UnsafeMutablePointer<T>  // (rows, C)
+        public let ln1Out: UnsafeMutablePointer<T>  // (rows, C) scratch, recomputed in backward
         public let ln1Cache: LayerNorm.Cache<T>
         public let attention: MultiheadAttention.Buffers<T>
         public let x1: UnsafeMutablePointer<T>  // (rows, C) after the attention residual
-        public let ln2Out: UnsafeMutablePointer<T>  // (rows, C)
+        public let ln2Out: UnsafeMutablePointer<T>  // (rows, C) scratch (the same as ln1Out), recomputed in backward
         public let ln2Cache: LayerNorm.Cache<T>
         public let mlp: MLP.Buffers<T>
         public let branchOut: UnsafeMutablePointer<T>  // (rows, C) scratch: attention or MLP output before the residual add
@@ -54,28 +54,26 @@ public struct ResidualBlock: Sendable {
         }
     }
 
-    /// Buffers for a (B, T) batch. What backward reads (LayerNorm outputs and caches, x₁, the
-    /// attention and MLP activations) is per block; the scratch that is live only inside one
-    /// block's forward or backward is shared with `sharingScratchWith`, an earlier block of the
-    /// same tower, so a tower of L blocks holds one set of scratch, not L.
-    public func makeBuffers<T>(
-        batch: Int, tokens: Int, workspace: Workspace<T>, label: String, sharingScratchWith other: Buffers<T>? = nil
-    ) -> Buffers<T> {
+    /// Buffers for a (B, T) batch. What backward reads and cannot cheaply rebuild (the LayerNorm
+    /// statistics, x₁, the attention's activations, the MLP's pre-activation) is per block. The
+    /// LayerNorm outputs (rebuilt in backward from x or x₁ by one LayerNorm pass), GELU's output
+    /// and the scratch live only inside one block's forward or backward are shared by every block
+    /// of the workspace (`Workspace.scratch`), so L blocks of two towers hold one set, not 2L.
+    public func makeBuffers<T>(batch: Int, tokens: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
         let rows = batch * tokens, c = width
-        if let other { precondition(other.rows == rows, "ResidualBlock: shared scratch has another row count") }
+        let lnOut = workspace.scratch(rows * c, label: "scratch.ln_out")
         return Buffers(
             rows: rows,
-            ln1Out: workspace.allocate(rows * c, label: label + ".ln_1"),
+            ln1Out: lnOut,
             ln1Cache: ln1.makeCache(rows: rows, workspace: workspace, label: label + ".ln_1"),
-            attention: attention.makeBuffers(
-                batch: batch, tokens: tokens, workspace: workspace, label: label + ".attn", sharingScratchWith: other?.attention),
+            attention: attention.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: label + ".attn"),
             x1: workspace.allocate(rows * c, label: label + ".x1"),
-            ln2Out: workspace.allocate(rows * c, label: label + ".ln_2"),
+            ln2Out: lnOut,
             ln2Cache: ln2.makeCache(rows: rows, workspace: workspace, label: label + ".ln_2"),
-            mlp: mlp.makeBuffers(rows: rows, workspace: workspace, label: label + ".mlp", sharingScratchWith: other?.mlp),
-            branchOut: other?.branchOut ?? workspace.allocate(rows * c, label: "scratch.branch_out"),
-            dx1: other?.dx1 ?? workspace.allocateGradient(rows * c, label: "scratch.dx1"),
-            dln: other?.dln ?? workspace.allocateGradient(rows * c, label: "scratch.dln"))
+            mlp: mlp.makeBuffers(rows: rows, workspace: workspace, label: label + ".mlp"),
+            branchOut: workspace.scratch(rows * c, label: "scratch.branch_out"),
+            dx1: workspace.gradientScratch(rows * c, label: "scratch.dx1"),
+            dln: workspace.gradientScratch(rows * c, label: "scratch.dln"))
     }
 
     /// - x: (B·T, C) input, kept by the caller for backward; y: (B·T, C) output, overwritten.
@@ -102,6 +100,8 @@ public struct ResidualBlock: Sendable {
         // y = x₁ + mlp(ln_2(x₁)):  dx₁ = dy + ln_2ᵀ(mlpᵀ(dy))
         let prof = Profiler.shared
         buffers.dx1.update(from: dy, count: n)
+        // ln_2(x₁) again: the scratch holds another block's LayerNorm output by now.
+        prof.measure(.layerNorm) { ln2.forward(UnsafePointer(buffers.x1), buffers.ln2Out, rows: rows, cache: buffers.ln2Cache, params: params) }
         prof.measure(.mlp) {
             mlp.backward(dy, x: buffers.ln2Out, dx: buffers.dln, buffers: buffers.mlp, params: params, accumulateInput: false)
         }
@@ -109,6 +109,7 @@ public struct ResidualBlock: Sendable {
             ln2.backward(buffers.dln, x: buffers.x1, dx: buffers.dx1, rows: rows, cache: buffers.ln2Cache, params: params)
         }
         // x₁ = x + attn(ln_1(x)):  dx += dx₁ + ln_1ᵀ(attnᵀ(dx₁))
+        prof.measure(.layerNorm) { ln1.forward(x, buffers.ln1Out, rows: rows, cache: buffers.ln1Cache, params: params) }
         prof.measure(.attention) {
             attention.backward(
                 buffers.dx1, x: buffers.ln1Out, dx: buffers.dln, buffers: buffers.attention, params: params, accumulateInput: false)

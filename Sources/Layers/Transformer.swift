@@ -50,8 +50,7 @@ public struct Transformer: Sendable {
             if shared, let first = blockBuffers.first {
                 blockBuffers.append(first)
             } else {
-                blockBuffers.append(b.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: "\(label).block\(l)",
-                                                  sharingScratchWith: blockBuffers.first))
+                blockBuffers.append(b.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: "\(label).block\(l)"))
             }
         }
         var hidden: [UnsafeMutablePointer<T>] = []
@@ -67,8 +66,8 @@ public struct Transformer: Sendable {
             hidden: hidden,
             blocks: blockBuffers,
             recompute: workspace.memory == .recompute,
-            dA: workspace.allocateGradient(rows * width, label: "scratch.\(label).dA"),
-            dB: workspace.allocateGradient(rows * width, label: "scratch.\(label).dB"),
+            dA: workspace.gradientScratch(rows * width, label: "scratch.dA"),
+            dB: workspace.gradientScratch(rows * width, label: "scratch.dB"),
             width: width)
     }
 

@@ -11,6 +11,7 @@ import Compute
 /// immediate, named failure instead of a silent slowdown.
 public final class Workspace<T: Scalar>: @unchecked Sendable {
     private var buffers: [(label: String, buffer: AlignedBuffer<T>)] = []
+    private var scratchByLabel: [String: AlignedBuffer<T>] = [:]
     public private(set) var isSealed = false
     /// How much the layers keep for the backward pass (see `ActivationMemory`).
     public let memory: ActivationMemory
@@ -38,6 +39,25 @@ public final class Workspace<T: Scalar>: @unchecked Sendable {
         let b = AlignedBuffer<T>(count: count)
         buffers.append((label, b))
         return b.pointer
+    }
+
+    /// Scratch shared by every request of the same label: a buffer live only inside one layer's
+    /// forward or backward (or only while one tower runs), which every block of every tower can
+    /// therefore use in turn. The first request of a label allocates; a later request reuses that
+    /// buffer when it is large enough, else gets a larger one (which later requests then reuse).
+    public func scratch(_ count: Int, label: String) -> UnsafeMutablePointer<T> {
+        if let b = scratchByLabel[label], b.count >= count { return b.pointer }
+        if isSealed { fatalError("Workspace: scratch '\(label)' requested after the workspace was sealed (allocation inside the step)") }
+        let b = AlignedBuffer<T>(count: count)
+        buffers.append((label, b))
+        scratchByLabel[label] = b
+        return b.pointer
+    }
+
+    /// Shared scratch that only the backward pass uses (see `allocateGradient`, `scratch`).
+    public func gradientScratch(_ count: Int, label: String) -> UnsafeMutablePointer<T> {
+        if isForwardOnly { return absent.pointer }
+        return scratch(count, label: label)
     }
 
     /// Forbids further allocations.

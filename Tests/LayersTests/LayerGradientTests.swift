@@ -199,7 +199,7 @@ struct LayerGradientTests {
         ])
     }
 
-    @Test("Two stacked blocks sharing backward scratch")
+    @Test("Two stacked blocks sharing scratch (LayerNorm and GELU outputs rebuilt in backward)")
     func stackedBlocksSharingScratch() {
         var layout = ParameterLayout()
         let b0 = ResidualBlock("transformer.resblocks.0", width: 8, heads: 2, causal: true, layout: &layout)
@@ -210,8 +210,10 @@ struct LayerGradientTests {
         let ws = Workspace<Double>()
         defer { withExtendedLifetime(ws) {} }
         let buf0 = b0.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b0")
-        let buf1 = b1.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b1", sharingScratchWith: buf0)
+        let buf1 = b1.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b1")
         #expect(buf0.dln == buf1.dln && buf0.attention.dqkv == buf1.attention.dqkv && buf0.x1 != buf1.x1)
+        // LayerNorm and GELU outputs are shared too, and rebuilt in backward.
+        #expect(buf0.ln1Out == buf1.ln2Out && buf0.mlp.activation == buf1.mlp.activation && buf0.mlp.preActivation != buf1.mlp.preActivation)
         let x = randomBuffer(n, seed: 16, stream: "x"), dx = AlignedBuffer<Double>(count: n)
         let h = AlignedBuffer<Double>(count: n), dh = AlignedBuffer<Double>(count: n)
         let dy = randomBuffer(n, seed: 16, stream: "dy"), y = AlignedBuffer<Double>(count: n)
