@@ -119,11 +119,13 @@ public func runTrainBenchmark(
     Threads.set(threads)
     let model = try CLIPModel<Float>(config)
     model.initialize(seed: 0)
-    let threadMode = train ? try requestedMode.resolved(
-        threads: threads, localBatch: local, ranks: comm.size, forwardFlopsPerSample: model.forwardFlopsPerSample) : .gemm
+    let threadMode = try requestedMode.resolved(
+        threads: threads, localBatch: local, ranks: comm.size, forwardFlopsPerSample: model.forwardFlopsPerSample)
     if threadMode == .batchSplit {
-        return try runBatchSplitTrainBenchmark(
-            model: model, preset: preset, batch: batch, threads: threads, memory: memory, objective: objectiveName, warmup: warmup, steps: steps)
+        return train
+            ? try runBatchSplitTrainBenchmark(
+                model: model, preset: preset, batch: batch, threads: threads, memory: memory, objective: objectiveName, warmup: warmup, steps: steps)
+            : try runBatchSplitInferenceBenchmark(model: model, preset: preset, batch: batch, threads: threads, warmup: warmup, steps: steps)
     }
     let acts = model.makeActivations(batch: local, memory: train ? memory : .inference)
     let e = config.embedDimension
@@ -259,5 +261,35 @@ func runBatchSplitTrainBenchmark(
         peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(split.workspaceBytes) / 1_048_576,
         parameterMiB: Double(store.layout.totalCount * 4 * (4 + threads - 1)) / 1_048_576,
         activationMemory: memory.rawValue, objective: objectiveName, threadMode: ThreadMode.batchSplit.rawValue,
+        phaseSeconds: phases)
+}
+
+/// Inference in batch-split lanes (`InferenceLanes`): each thread embeds its part of the images and
+/// texts in forward-only buffers of its own.
+func runBatchSplitInferenceBenchmark(model: CLIPModel<Float>, preset: String, batch: Int, threads: Int, warmup: Int, steps: Int) throws -> TrainBenchResult {
+    let config = model.config
+    let per = batch / threads
+    let lanes = InferenceLanes(model: model, threads: threads, batch: per)
+    let (images, ids) = randomBatch(config: config, batch: batch, seed: 0)
+    let plane = 3 * config.vision.imageSize * config.vision.imageSize, ctx = config.text.contextLength
+    let pixels = UncheckedSendable(UnsafePointer(images.pointer))
+    let (median, phases) = try withExtendedLifetime(images) {
+        try timeSteps(warmup: warmup, steps: steps) {
+            try lanes.forEachLane { lane in
+                let first = lane.index * per
+                lane.images.update(from: pixels.value + first * plane, count: per * plane)
+                _ = lane.model.embedImages(lane.images, count: per, activations: lane.activations, normalize: true)
+                _ = ids.withUnsafeBufferPointer { lane.model.embedTexts($0.baseAddress! + first * ctx, count: per, activations: lane.activations, normalize: true) }
+            }
+        }
+    }
+    let flops = ModelFlops(config: config, batch: batch)
+    return TrainBenchResult(
+        model: preset, mode: "infer", batch: batch, threads: threads,
+        samplesPerSecond: Double(batch) / median, gflopPerSample: flops.inference / 1e9,
+        gflops: flops.inference * Double(batch) / median / 1e9, medianStepSeconds: median,
+        peakRSSMiB: peakRSSMiB(), workspaceMiB: Double(lanes.workspaceBytes) / 1_048_576,
+        parameterMiB: Double(model.store.layout.totalCount * 4 * 4) / 1_048_576,
+        activationMemory: ActivationMemory.inference.rawValue, objective: "none", threadMode: ThreadMode.batchSplit.rawValue,
         phaseSeconds: phases)
 }

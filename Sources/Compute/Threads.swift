@@ -26,6 +26,17 @@ public enum Threads {
         openblas_set_num_threads(Int32(n))
     }
 
+    /// Runs `body` with the whole budget (OpenBLAS and `parallelFor`) set to `n`, then restores
+    /// the budget in force before. For regions that run their own threads, one piece of work per
+    /// thread (batch-split shards), whose kernels must then stay on their thread.
+    public static func withBudget<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        let budget = count
+        if n == budget { return try body() }
+        set(n)
+        defer { set(budget) }
+        return try body()
+    }
+
     /// Runs `body` with OpenBLAS limited to `n` threads, then restores the budget. For regions
     /// that parallelise over many small products themselves (one product per thread), where
     /// OpenBLAS's own threading of each tiny product only adds hand-off cost.

@@ -70,7 +70,7 @@ public enum ThreadMode: String, Codable, Sendable, CaseIterable {
 /// The batch-split step of one model: T shards, each with its own activations, inputs, feature
 /// gradients and share of the objective; shard 0 runs on the model itself, the others on
 /// replicas that read the same parameter values and keep their own gradients.
-public final class BatchSplitStep: @unchecked Sendable {
+public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
     /// One shard's model, buffers and objective.
     public final class Shard: @unchecked Sendable {
         public let index: Int
@@ -147,13 +147,17 @@ public final class BatchSplitStep: @unchecked Sendable {
         for s in shards.dropFirst() { s.objective.state?.copy(from: first) }
     }
 
-    /// Runs `body(shard)` for every shard at once, each on its shard's thread (shard 0 on the
-    /// calling thread), with the process's thread budget 1 meanwhile; rethrows the first error.
-    public func parallel(_ body: @escaping @Sendable (Shard) throws -> Void) throws {
+    /// Runs `body(lane)` for every shard at once, each on its shard's thread (shard 0 on the
+    /// calling thread) in the shard's buffers, with the process's thread budget 1 meanwhile;
+    /// rethrows the first error.
+    public func forEachLane(_ body: @escaping @Sendable (EmbeddingLane) throws -> Void) throws {
         let shards = self.shards
-        Threads.set(1)
-        defer { Threads.set(threads) }
-        try group.run(communicators: communicators, rootOnCallingThread: true) { t, _ in try body(shards[t]) }
+        try Threads.withBudget(1) {
+            try group.run(communicators: communicators, rootOnCallingThread: true) { t, _ in
+                let s = shards[t]
+                try body(EmbeddingLane(index: t, model: s.model, activations: s.activations, images: s.images.pointer))
+            }
+        }
     }
 
     /// One step's forward, objective and backward over `ids` (the batch's global sample ids, in
@@ -169,13 +173,21 @@ public final class BatchSplitStep: @unchecked Sendable {
         ids: ArraySlice<Int>, epoch: Int, fill: @escaping @Sendable (Shard, ArraySlice<Int>) throws -> Void
     ) throws -> ObjectiveStepStatistics {
         precondition(ids.count == shardBatch * threads, "BatchSplitStep: \(ids.count) ids for \(threads) shards of \(shardBatch)")
-        let shards = self.shards, b = shardBatch, count = model.store.grads.count
-        // Each thread sums a contiguous slice of the flat gradient buffer, cut at 16-element bounds.
-        let slice = (count / threads + 15) / 16 * 16
         let logitScale = model.store.value(model.logitScale).pointee
         let clock = ShardClock()
-        Threads.set(1)
-        defer { Threads.set(threads) }
+        try Threads.withBudget(1) { try runShards(ids: ids, epoch: epoch, logitScale: logitScale, clock: clock, fill: fill) }
+        lastFillSeconds = clock.fill
+        lastReductionSeconds = clock.reduction
+        return shards[0].statistics
+    }
+
+    /// The shards' part of `step`, on their threads.
+    private func runShards(
+        ids: ArraySlice<Int>, epoch: Int, logitScale: Float, clock: ShardClock, fill: @escaping @Sendable (Shard, ArraySlice<Int>) throws -> Void
+    ) throws {
+        let shards = self.shards, b = shardBatch, count = model.store.grads.count, threads = self.threads
+        // Each thread sums a contiguous slice of the flat gradient buffer, cut at 16-element bounds.
+        let slice = (count / threads + 15) / 16 * 16
         try group.run(communicators: communicators, rootOnCallingThread: true) { t, comm in
             let shard = shards[t]
             let first = ids.startIndex + t * b
@@ -207,9 +219,6 @@ public final class BatchSplitStep: @unchecked Sendable {
             }
             if t == 0 { clock.reduction = elapsedSeconds(since: start) }
         }
-        lastFillSeconds = clock.fill
-        lastReductionSeconds = clock.reduction
-        return shards[0].statistics
     }
 }
 
@@ -217,4 +226,52 @@ public final class BatchSplitStep: @unchecked Sendable {
 private final class ShardClock: @unchecked Sendable {
     var fill = 0.0
     var reduction = 0.0
+}
+
+/// One thread's buffers for embedding: a model (replicas share the values), activations for
+/// chunks of `activations.batch`, and room for that many images.
+public struct EmbeddingLane: @unchecked Sendable {
+    public let index: Int
+    public let model: CLIPModel<Float>
+    public let activations: CLIPModel<Float>.Activations
+    public let images: UnsafeMutablePointer<Float>  // (activations.batch, 3, S, S)
+}
+
+/// Sets of buffers that embed on several threads at once, one contiguous part per lane: the
+/// shards of a batch-split trainer, or forward-only `InferenceLanes`.
+public protocol EmbeddingLanes: AnyObject, Sendable {
+    var threads: Int { get }
+    /// Runs `body` for every lane at once, each on a thread of its own, with the process's thread
+    /// budget 1 meanwhile; rethrows the first error.
+    func forEachLane(_ body: @escaping @Sendable (EmbeddingLane) throws -> Void) throws
+}
+
+/// Forward-only lanes for inference with batch-split threads: T sets of inference buffers of
+/// one model, one per thread (the model's values are only read).
+public final class InferenceLanes: EmbeddingLanes, @unchecked Sendable {
+    public let threads: Int
+    let lanes: [EmbeddingLane]
+    let images: [AlignedBuffer<Float>]
+    let group: LocalGroup
+
+    /// `threads` lanes of `batch` samples each.
+    public init(model: CLIPModel<Float>, threads: Int, batch: Int) {
+        precondition(threads >= 1 && batch >= 1, "InferenceLanes: \(threads) threads of \(batch)")
+        self.threads = threads
+        let s = model.config.vision.imageSize
+        let pixels = (0..<threads).map { _ in AlignedBuffer<Float>(count: batch * 3 * s * s) }
+        images = pixels
+        lanes = (0..<threads).map { t in
+            EmbeddingLane(index: t, model: model, activations: model.makeActivations(batch: batch, memory: .inference), images: pixels[t].pointer)
+        }
+        group = LocalGroup(size: threads)
+    }
+
+    /// Bytes of activations over all lanes.
+    public var workspaceBytes: Int { lanes.reduce(0) { $0 + $1.activations.workspace.totalBytes } }
+
+    public func forEachLane(_ body: @escaping @Sendable (EmbeddingLane) throws -> Void) throws {
+        let lanes = self.lanes
+        try Threads.withBudget(1) { try group.run(rootOnCallingThread: true) { t, _ in try body(lanes[t]) } }
+    }
 }

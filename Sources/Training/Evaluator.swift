@@ -34,8 +34,9 @@ public final class Evaluator {
     public enum Buffers {
         /// One set of activations, chunks of `batch`; every product uses the thread budget.
         case single(CLIPModel<Float>.Activations)
-        /// Each shard of a batch-split trainer embeds one contiguous part on its own thread.
-        case shards(BatchSplitStep)
+        /// One contiguous part per lane, each on its own thread: the shards of a batch-split
+        /// trainer, or `InferenceLanes`.
+        case lanes(any EmbeddingLanes)
     }
 
     /// Prepares the tasks of `world`: `examplesPerClass` held-out scenes per class, `retrievalCount`
@@ -78,9 +79,15 @@ public final class Evaluator {
         return out
     }
 
-    /// Evaluates in new forward-only buffers for chunks of `batch` samples.
+    /// Evaluates in new forward-only buffers for chunks of `batch` samples: one set threaded per
+    /// product, or, where `ThreadMode.rule` picks batch-split for the thread budget, one set of
+    /// `batch ÷ threads` per thread.
     public func run(batch: Int) throws -> [String: Double] {
-        try run(in: .single(model.makeActivations(batch: batch, memory: .inference)))
+        let t = Threads.count
+        if ThreadMode.rule(threads: t, localBatch: batch, ranks: 1, forwardFlopsPerSample: model.forwardFlopsPerSample) == .batchSplit {
+            return try run(in: .lanes(InferenceLanes(model: model, threads: t, batch: batch / t)))
+        }
+        return try run(in: .single(model.makeActivations(batch: batch, memory: .inference)))
     }
 
     /// Runs `embed(model, activations, range, pixels)` over contiguous parts of `0..<count` that
@@ -110,11 +117,11 @@ public final class Evaluator {
                 let s = model.config.vision.imageSize
                 let pixels = AlignedBuffer<Float>(count: a.batch * 3 * s * s)
                 withExtendedLifetime(pixels) { part(model, a, 0..<count, pixels.pointer) }
-            case .shards(let split):
-                let t = split.threads, per = (count + t - 1) / t
-                try split.parallel { shard in
-                    let lo = min(count, shard.index * per), hi = min(count, lo + per)
-                    if lo < hi { part(shard.model, shard.activations, lo..<hi, shard.images.pointer) }
+            case .lanes(let lanes):
+                let t = lanes.threads, per = (count + t - 1) / t
+                try lanes.forEachLane { lane in
+                    let lo = min(count, lane.index * per), hi = min(count, lo + per)
+                    if lo < hi { part(lane.model, lane.activations, lo..<hi, lane.images) }
                 }
             }
         }

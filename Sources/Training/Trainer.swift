@@ -567,7 +567,7 @@ public final class Trainer {
         var m: [String: Double] = [:]
         if evaluate {
             let start = ContinuousClock.now
-            m = try evaluator.run(in: split.map { .shards($0) } ?? .single(activations))
+            m = try evaluator.run(in: split.map { .lanes($0) } ?? .single(activations))
             row["eval_seconds"] = elapsedSeconds(since: start)
         }
         for name in Self.evalMetricNames { row[name] = m[name] ?? .nan }

@@ -30,7 +30,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Data-parallel ranks (re-launches itself under mpirun; the global batch is split over them).") var ranks = 1
     @Option(help: "An Open MPI hostfile (with --ranks).") var hostfile: String?
     @Option(help: "Feature-gradient reduction across ranks: auto, openclip or fastclip.") var gradientReduction = "auto"
-    @Option(help: "How a training step uses its threads: auto, gemm or batch-split (as clip train's --thread-mode; inference threads per GEMM).")
+    @Option(help: "How a step uses its threads: auto, gemm or batch-split (as clip train's --thread-mode; in inference, batch-split embeds a part of the batch per thread).")
     var threadMode = "auto"
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3

@@ -103,7 +103,7 @@ struct TrainingPiecesTests {
 
 @Suite("Evaluation in batch-split shards")
 struct ShardedEvaluationTests {
-    @Test("Embeddings and metrics computed in the shards' buffers on their threads equal one set of buffers'")
+    @Test("Embeddings and metrics computed in the trainer's shards or in inference lanes, on their threads, equal one set of buffers'")
     func shardsEqualSingle() throws {
         let model = try CLIPModel<Float>(CLIPConfiguration.preset("nano", vocabularySize: 600)!)
         model.initialize(seed: 3)
@@ -116,13 +116,20 @@ struct ShardedEvaluationTests {
         let single = Evaluator.Buffers.single(model.makeActivations(batch: 48, memory: .inference))
         // 50 scenes over 3 shards of 16: parts of 17, 17 and 16, each in chunks of 16.
         let scenes = world.retrievalSet(count: 50).map(\.scene)
-        let a = try evaluator.embedScenes(scenes, in: single), b = try evaluator.embedScenes(scenes, in: .shards(split))
+        let a = try evaluator.embedScenes(scenes, in: single), b = try evaluator.embedScenes(scenes, in: .lanes(split))
         #expect(a.count == 50 * model.config.embedDimension && b.count == a.count)
         let worst = zip(a, b).map { abs($0 - $1) }.max()!
         #expect(worst < 1e-5, "scene embeddings differ by \(worst)")
         #expect(a.contains { $0 != 0 })
-        let m1 = try evaluator.run(in: single), m2 = try evaluator.run(in: .shards(split))
+        let inference = Evaluator.Buffers.lanes(InferenceLanes(model: model, threads: 2, batch: 20))
+        let c = try evaluator.embedScenes(scenes, in: inference)
+        let worstInference = zip(a, c).map { abs($0 - $1) }.max()!
+        #expect(worstInference < 1e-5, "scene embeddings in inference lanes differ by \(worstInference)")
+        let m1 = try evaluator.run(in: single), m2 = try evaluator.run(in: .lanes(split)), m3 = try evaluator.run(in: inference)
         #expect(Set(m1.keys) == Set(m2.keys) && m1.count == Trainer.evalMetricNames.count + 1)
-        for (k, v) in m1 { #expect(abs(v - m2[k]!) < 1e-9, "\(k): \(v) vs \(m2[k]!)") }
+        for (k, v) in m1 {
+            #expect(abs(v - m2[k]!) < 1e-9, "\(k): \(v) vs \(m2[k]!) in the trainer's shards")
+            #expect(abs(v - m3[k]!) < 1e-9, "\(k): \(v) vs \(m3[k]!) in inference lanes")
+        }
     }
 }
