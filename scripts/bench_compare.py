@@ -65,12 +65,14 @@ def run_cliplab(model, threads, mode, autodetect):
     if p.returncode != 0:
         raise SystemExit(f"bench: clip bench train failed ({model}, {threads} threads, {mode}):\n{p.stderr[-2000:]}")
     r = result_line(p.stdout, "clip bench train")
-    return dict(samples=r["samplesPerSecond"], gflops=r["gflops"], rss=r["peakRSSMiB"], core=r.get("blasCore", "?"))
+    return dict(samples=r["samplesPerSecond"], gflops=r["gflops"], rss=r["peakRSSMiB"], core=r.get("blasCore", "?"),
+                mode=r.get("threadMode", "gemm"))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=["tiny", "small"], choices=["tiny", "small"])
+    ap.add_argument("--models", nargs="+", default=["tiny", "small"], choices=["nano", "tiny", "small"],
+                    help="nano is measured for ClipLab alone (the anchor has no nano config)")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
     ap.add_argument("--rounds", type=int, default=1, help="alternating measurements per configuration (median kept)")
@@ -91,15 +93,15 @@ def main():
             for mode in args.modes:
                 ours, theirs = [], []
                 for _ in range(args.rounds):  # alternate: anchor, ClipLab, anchor, ClipLab, ...
-                    if py:
+                    if py and model != "nano":
                         theirs.append(run_anchor(py, model, threads, mode))
                     ours.append(run_cliplab(model, threads, mode, args.blas_autodetect))
-                med = lambda runs: {k: (statistics.median(r[k] for r in runs) if k != "core" else runs[0][k]) for k in runs[0]}
+                med = lambda runs: {k: (statistics.median(r[k] for r in runs) if k not in ("core", "mode") else runs[0][k]) for k in runs[0]}
                 o = med(ours)
                 t = med(theirs) if theirs else None
                 rows.append((model, threads, mode, o, t))
                 ratio = f"{o['samples'] / t['samples']:.2f}x" if t else "-"
-                print(f"{model:5} {threads} thr {mode:5}  ClipLab {o['samples']:7.1f} samples/s "
+                print(f"{model:5} {threads} thr {mode:5}  ClipLab {o['samples']:7.1f} samples/s [{o['mode']}] "
                       f"({o['gflops']:5.1f} GFLOP/s, {o['rss']:5.0f} MiB, OpenBLAS {o['core']})"
                       + (f"  OpenCLIP {t['samples']:7.1f} ({t['gflops']:5.1f} GFLOP/s, {t['rss']:5.0f} MiB)  ratio {ratio}" if t else ""),
                       flush=True)
@@ -108,13 +110,25 @@ def main():
     print(f"\nClipLab's OpenBLAS kernels: {', '.join(cores)}"
           + (" (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)" if args.blas_autodetect
              else f" (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})"))
-    print("\n| model | threads | mode | ClipLab samples/s | OpenCLIP samples/s | ratio | ClipLab RSS MiB | OpenCLIP RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| model | threads | mode | ClipLab threads as | ClipLab samples/s | OpenCLIP samples/s | ratio | ClipLab RSS MiB | OpenCLIP RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for model, threads, mode, o, t in rows:
+        how = o["mode"] if threads > 1 else "-"
         if t:
-            print(f"| {model} | {threads} | {mode} | {o['samples']:.1f} | {t['samples']:.1f} | {o['samples'] / t['samples']:.2f} | {o['rss']:.0f} | {t['rss']:.0f} |")
+            print(f"| {model} | {threads} | {mode} | {how} | {o['samples']:.1f} | {t['samples']:.1f} | {o['samples'] / t['samples']:.2f} | {o['rss']:.0f} | {t['rss']:.0f} |")
         else:
-            print(f"| {model} | {threads} | {mode} | {o['samples']:.1f} | - | - | {o['rss']:.0f} | - |")
+            print(f"| {model} | {threads} | {mode} | {how} | {o['samples']:.1f} | - | - | {o['rss']:.0f} | - |")
+
+    # Thread scaling: the largest thread count against one thread, per model and mode.
+    by = {(m, th, mo): (o, t) for m, th, mo, o, t in rows}
+    scaling = [(m, mo, th) for m, th, mo, _, _ in rows if th > 1 and (m, 1, mo) in by]
+    if scaling:
+        print("\n| model | mode | threads | ClipLab scaling | OpenCLIP scaling |")
+        print("| --- | --- | --- | --- | --- |")
+        for m, mo, th in scaling:
+            (o, t), (o1, t1) = by[(m, th, mo)], by[(m, 1, mo)]
+            theirs = f"{t['samples'] / t1['samples']:.2f}x" if t and t1 else "-"
+            print(f"| {m} | {mo} | {th} vs 1 | {o['samples'] / o1['samples']:.2f}x | {theirs} |")
 
     key = lambda m, th, mo: f"{m}/{th}/{mo}"
     if args.save_baseline:

@@ -129,7 +129,7 @@ func studyExecutor(defaultRanks: Int, threads: Int?) -> RunExecutor {
 /// Runs the `clip` executable next to this one; throws naming `what` on failure.
 func runClip(_ arguments: [String], what: String) throws {
     let clip = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("clip").path
-    guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: what, reason: "\(clip) not found; build the clip target") }
+    guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: what, reason: "\(clip) not found: runs under mpirun need the clip executable next to study; build it with `swift build --product clip` (or `swift build -c release` for .build/release)") }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: clip)
     p.arguments = arguments
