@@ -108,17 +108,19 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
 /// The executor of each run: in this process for one rank, else `clip train` under mpirun. The
 /// ranks are the run's `ranks` setting, else `defaultRanks` (`study --ranks`); the threads per rank
 /// are `threads` (`study --threads`), else the run's `threads` setting, else the cores divided
-/// among the ranks. With `probeCollectives` a multi-rank run also times the collectives.
-func studyExecutor(defaultRanks: Int, threads: Int?) -> RunExecutor {
+/// among the ranks and the `jobs` running at once. With `jobs` above 1 a one-rank run is a `clip
+/// train` process of its own (the thread budget is per process), its output in the run directory's
+/// `stdout.txt`. With `probeCollectives` a multi-rank run also times the collectives.
+func studyExecutor(defaultRanks: Int, threads: Int?, jobs: Int = 1) -> RunExecutor {
     { run, directory in
         let ranks = run.settings["ranks"]?.intValue ?? defaultRanks
         guard ranks >= 1 else { throw SettingsError(key: "ranks", reason: "expected ≥ 1, got \(ranks)") }
-        let perRank = threads ?? run.settings["threads"]?.intValue ?? max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
-        if ranks == 1 {
+        let perRank = threads ?? run.settings["threads"]?.intValue ?? max(1, ProcessInfo.processInfo.activeProcessorCount / (ranks * jobs))
+        if ranks == 1 && jobs == 1 {
             try inProcessExecutor(threads: perRank)(run, directory)
             return
         }
-        try mpiExecutor(ranks: ranks, threads: perRank)(run, directory)
+        try clipExecutor(ranks: ranks, threads: perRank, output: jobs > 1 ? directory + "/stdout.txt" : nil)(run, directory)
         if run.settings["probeCollectives"] == .bool(true) {
             // Up to 2²³ floats: the all-reduce of tiny's P ≈ 8M parameters at K = 2 sends P/2 per round.
             try runClip(["bench", "collectives", "--ranks", "\(ranks)", "--max-log2", "23", "--csv", directory + "/collectives.csv"], what: "probeCollectives")
@@ -126,16 +128,29 @@ func studyExecutor(defaultRanks: Int, threads: Int?) -> RunExecutor {
     }
 }
 
-/// Runs the `clip` executable next to this one; throws naming `what` on failure.
-func runClip(_ arguments: [String], what: String) throws {
+/// Runs the `clip` executable next to this one (its standard output and error into the file
+/// `output` when given); throws naming `what` on failure.
+func runClip(_ arguments: [String], what: String, output: String? = nil) throws {
     let clip = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("clip").path
     guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: what, reason: "\(clip) not found: runs under mpirun need the clip executable next to study; build it with `swift build --product clip` (or `swift build -c release` for .build/release)") }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: clip)
     p.arguments = arguments
+    var log: FileHandle?
+    if let output {
+        guard FileManager.default.createFile(atPath: output, contents: nil), let h = FileHandle(forWritingAtPath: output) else {
+            throw SettingsError(key: what, reason: "cannot create \(output)")
+        }
+        p.standardOutput = h
+        p.standardError = h
+        log = h
+    }
     try p.run()
     p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw SettingsError(key: what, reason: "clip \(arguments.first ?? "") exited with \(p.terminationStatus)") }
+    try log?.close()
+    guard p.terminationStatus == 0 else {
+        throw SettingsError(key: what, reason: "clip \(arguments.first ?? "") exited with \(p.terminationStatus)" + (output.map { "; its output is in \($0)" } ?? ""))
+    }
 }
 
 /// Runs in this process (one rank).
@@ -148,8 +163,8 @@ func inProcessExecutor(threads: Int?) -> RunExecutor {
 }
 
 /// Runs `clip train` (next to this executable) with `--ranks K`, which re-launches under mpirun
-/// with `threads` per rank (on one machine clip's `--threads` is the total it splits).
-func mpiExecutor(ranks: Int, threads: Int) -> RunExecutor {
+/// when K > 1, with `threads` per rank (on one machine clip's `--threads` is the total it splits).
+func clipExecutor(ranks: Int, threads: Int, output: String? = nil) -> RunExecutor {
     { run, directory in
         let c = try trainingConfiguration(run.settings, directory: directory)
         var args = [
@@ -164,6 +179,6 @@ func mpiExecutor(ranks: Int, threads: Int) -> RunExecutor {
         ]
         if let e = c.objective.gammaDecayEpochs { args += ["--gamma-decay-epochs", "\(e)"] }
         if let l = c.objective.learningRateTau { args += ["--lr-tau", "\(l)"] }
-        try runClip(args, what: "ranks")
+        try runClip(args, what: ranks > 1 ? "ranks" : "jobs", output: output)
     }
 }

@@ -17,7 +17,8 @@ struct StudyCommand: ParsableCommand {
     @Option(help: "smoke (seconds), quick (minutes; the default) or full (hours).") var preset = "quick"
     @Option(help: "Seeds per variant (default: the preset's).") var seeds: Int?
     @Option(help: "Ranks per run where the study does not set them (> 1 runs clip train under mpirun).") var ranks = 1
-    @Option(help: "Threads per run (per rank with --ranks).") var threads: Int?
+    @Option(help: "Threads per run (per rank with --ranks; default: the cores divided among the ranks and jobs).") var threads: Int?
+    @Option(help: "Runs at once, each a clip process of its own (default 1: one run at a time, in this process).") var jobs = 1
     @Option(help: "Output directory (default figures/<study>).") var out: String?
     @Option(help: "Where run directories are cached.") var cache = "runs/studies"
     @Flag(help: "Redraw figures and tables from the existing CSV; run nothing.") var renderOnly = false
@@ -32,6 +33,8 @@ struct StudyCommand: ParsableCommand {
         guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or full, got '\(preset)'") }
         if let s = seeds, s < 1 { throw ValidationError("--seeds: must be ≥ 1, got \(s)") }
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
+        guard (1...256).contains(jobs) else { throw ValidationError("--jobs: must be in 1...256, got \(jobs)") }
+        if let t = threads, !(1...256).contains(t) { throw ValidationError("--threads: must be in 1...256, got \(t)") }
         if writeGoldens && renderOnly {
             throw ValidationError("--write-goldens with --render-only: goldens come from runs of the given --preset; drop --render-only")
         }
@@ -62,9 +65,9 @@ struct StudyCommand: ParsableCommand {
             var runner = StudyRunner(study: d.study, cacheRoot: cache, codeVersion: codeVersion())
             runner.report = { print($0) }
             runner.provenance = ["commit": git(["rev-parse", "HEAD"]) ?? "unknown"]
-            let executor = studyExecutor(defaultRanks: ranks, threads: threads)
+            let executor = studyExecutor(defaultRanks: ranks, threads: threads, jobs: jobs)
             let plan = d.study.expand(preset: StudyPreset(rawValue: preset)!, seeds: seeds, codeVersion: runner.codeVersion)
-            let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, executor: executor)
+            let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, jobs: jobs, executor: executor)
             try output.write(results, variants: d.study.variants)
             let runs = plan.map { (run: $0, directory: runner.directory(of: $0)) }
             kept = ["runs.csv", "summary.csv"] + (try writeProvenance(runs, output: output.directory)) + (try d.collect?(runs, output.directory) ?? [])

@@ -75,32 +75,26 @@ public struct StudyRunner {
     /// and its metrics.csv parsed).
     public func isFinished(_ run: PlannedRun) -> Bool { FileManager.default.fileExists(atPath: directory(of: run) + "/done.json") }
 
-    /// Runs every planned run that is not finished (in order), then reads every run's metrics.
-    /// A failed run stops the study with its error; finished runs stay cached.
-    public func run(preset: StudyPreset, seeds: Int? = nil, executor: RunExecutor) throws -> StudyResults {
+    /// Runs every planned run that is not finished, then reads every run's metrics. With `jobs`
+    /// above 1, up to that many runs execute at once (the executor is called from that many
+    /// threads; the study executable then runs each one as a process of its own), taken in plan
+    /// order; progress lines say when each starts and ends, with an ETA over all of them. A failed
+    /// run stops the study with its error once the runs under way have ended; finished runs stay
+    /// cached.
+    public func run(preset: StudyPreset, seeds: Int? = nil, jobs: Int = 1, executor: @escaping RunExecutor) throws -> StudyResults {
         let plan = study.expand(preset: preset, seeds: seeds, codeVersion: codeVersion)
         let todo = plan.filter { !isFinished($0) }
-        report("study \(study.name) (\(preset.rawValue)): \(plan.count) runs, \(plan.count - todo.count) cached, \(todo.count) to run")
-        var spent = 0.0
-        for (k, run) in todo.enumerated() {
-            let dir = directory(of: run)
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try (run.settings.canonicalJSON + "\n").write(toFile: dir + "/settings.json", atomically: true, encoding: .utf8)
-            let eta = k == 0 ? "" : ", ETA " + Self.duration(spent / Double(k) * Double(todo.count - k))
-            report("run \(k + 1)/\(todo.count): \(run.variant), seed \(run.seed) [\(run.id)]\(eta)")
-            let start = Date()
-            do { try executor(run, dir) } catch {
-                throw WorkbenchError.malformed(what: "study \(study.name), run \(run.variant) seed \(run.seed) (\(dir))", reason: "\(error)")
+        report("study \(study.name) (\(preset.rawValue)): \(plan.count) runs, \(plan.count - todo.count) cached, \(todo.count) to run"
+            + (jobs > 1 && todo.count > 1 ? ", \(min(jobs, todo.count)) at a time" : ""))
+        if jobs > 1 && todo.count > 1 {
+            try runConcurrently(todo, jobs: jobs, executor: executor)
+        } else {
+            var spent = 0.0
+            for (k, run) in todo.enumerated() {
+                let eta = k == 0 ? "" : ", ETA " + Self.duration(spent / Double(k) * Double(todo.count - k))
+                report("run \(k + 1)/\(todo.count): \(run.variant), seed \(run.seed) [\(run.id)]\(eta)")
+                spent += try execute(run, executor)
             }
-            _ = try Self.readMetrics(dir + "/metrics.csv")
-            let seconds = Date().timeIntervalSince(start)
-            spent += seconds
-            var done: [String: Any] = provenance
-            done["id"] = run.id
-            done["seconds"] = seconds
-            done["code"] = codeVersion
-            let json = try JSONSerialization.data(withJSONObject: done, options: [.sortedKeys, .withoutEscapingSlashes])
-            try (json + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/done.json"), options: .atomic)
         }
         var rows: [(run: PlannedRun, metrics: [String: Double])] = []
         var columns: [String] = []
@@ -110,6 +104,51 @@ public struct StudyRunner {
             rows += m.rows.map { (run, $0) }
         }
         return StudyResults(study: study.name, factorNames: study.factors.map(\.name), metricColumns: columns, rows: rows)
+    }
+
+    /// Runs one planned run in its directory and marks it finished (done.json, after its
+    /// metrics.csv parsed); returns its seconds.
+    func execute(_ run: PlannedRun, _ executor: RunExecutor) throws -> Double {
+        let dir = directory(of: run)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try (run.settings.canonicalJSON + "\n").write(toFile: dir + "/settings.json", atomically: true, encoding: .utf8)
+        let start = Date()
+        do { try executor(run, dir) } catch {
+            throw WorkbenchError.malformed(what: "study \(study.name), run \(run.variant) seed \(run.seed) (\(dir))", reason: "\(error)")
+        }
+        _ = try Self.readMetrics(dir + "/metrics.csv")
+        let seconds = Date().timeIntervalSince(start)
+        var done: [String: Any] = provenance
+        done["id"] = run.id
+        done["seconds"] = seconds
+        done["code"] = codeVersion
+        let json = try JSONSerialization.data(withJSONObject: done, options: [.sortedKeys, .withoutEscapingSlashes])
+        try (json + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/done.json"), options: .atomic)
+        return seconds
+    }
+
+    /// `jobs` threads take the runs in order, each calling `executor` for one run at a time.
+    func runConcurrently(_ todo: [PlannedRun], jobs: Int, executor: @escaping RunExecutor) throws {
+        let state = ConcurrentRuns(runner: self, executor: executor, count: todo.count)
+        let done = DispatchGroup()
+        for _ in 0..<min(jobs, todo.count) {
+            done.enter()
+            Thread {
+                while let k = state.next() {
+                    let run = todo[k]
+                    state.say("run \(k + 1)/\(todo.count) started: \(run.variant), seed \(run.seed) [\(run.id)]")
+                    do {
+                        let seconds = try state.runner.execute(run, state.executor)
+                        state.finished(k, run: run, seconds: seconds)
+                    } catch {
+                        state.failed(error)
+                    }
+                }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        if let error = state.error { throw error }
     }
 
     /// A run's metrics.csv as rows keyed by column; it must have an `epoch` column.
@@ -131,5 +170,55 @@ public struct StudyRunner {
     static func duration(_ s: Double) -> String {
         let t = Int(s.rounded())
         return t >= 3600 ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" : t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
+    }
+}
+
+/// What the threads of a concurrent study share: the next run to take, the count finished, the
+/// first error, and the progress lines (one at a time).
+private final class ConcurrentRuns: @unchecked Sendable {
+    let runner: StudyRunner
+    let executor: RunExecutor
+    let count: Int
+    let lock = NSLock()
+    let start = Date()
+    var taken = 0
+    var finishedCount = 0
+    private(set) var error: Error?
+
+    init(runner: StudyRunner, executor: @escaping RunExecutor, count: Int) {
+        self.runner = runner
+        self.executor = executor
+        self.count = count
+    }
+
+    /// The index of the next run, or nil when all are taken or a run failed.
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard error == nil, taken < count else { return nil }
+        taken += 1
+        return taken - 1
+    }
+
+    func say(_ line: String) {
+        lock.lock()
+        runner.report(line)
+        lock.unlock()
+    }
+
+    func finished(_ k: Int, run: PlannedRun, seconds: Double) {
+        lock.lock()
+        finishedCount += 1
+        let elapsed = Date().timeIntervalSince(start)
+        let left = count - finishedCount
+        let eta = left == 0 ? "" : ", ETA " + StudyRunner.duration(elapsed / Double(finishedCount) * Double(left))
+        runner.report("run \(k + 1)/\(count) done: \(run.variant), seed \(run.seed) in \(StudyRunner.duration(seconds)); \(finishedCount)/\(count) finished\(eta)")
+        lock.unlock()
+    }
+
+    func failed(_ e: Error) {
+        lock.lock()
+        if error == nil { error = e }
+        lock.unlock()
     }
 }

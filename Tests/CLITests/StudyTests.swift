@@ -44,6 +44,31 @@ struct StudyTests {
         #expect(FileManager.default.fileExists(atPath: base + "/out/eval-mean.png"))
     }
 
+    @Test("--jobs 2 runs two runs at once as clip processes, with the same numbers as one run at a time in this process")
+    func concurrentJobs() throws {
+        let base = NSTemporaryDirectory() + "study-jobs-\(UUID().uuidString)"
+        let common = ["temperature-ablation", "--preset", "smoke", "--threads", "1"]
+        let one = try runStudy(common + ["--out", base + "/one", "--cache", base + "/cache-one"])
+        #expect(one.status == 0, "stderr: \(one.err)")
+        let two = try runStudy(common + ["--jobs", "2", "--out", base + "/two", "--cache", base + "/cache-two"])
+        #expect(two.status == 0, "stderr: \(two.err)")
+        #expect(two.out.contains("4 to run, 2 at a time") && two.out.contains("4/4 finished"), "\(two.out)")
+        #expect(two.out.contains("run 2/4 started") && !two.out.contains("epoch 1/2 step"), "clip's own progress goes to the run directory: \(two.out)")
+        // Every run's metrics, but for wall-clock seconds, equal bit for bit.
+        let a = try csvRows(base + "/one/runs.csv"), b = try csvRows(base + "/two/runs.csv")
+        #expect(a.count == 12 && a.count == b.count)
+        for (x, y) in zip(a, b) {
+            for (k, v) in x where !k.hasSuffix("seconds") { #expect(y[k] == v, "\(k): \(v) vs \(y[k] ?? "missing")") }
+        }
+        // Each concurrent run wrote clip's output beside its metrics.
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: base + "/cache-two/temperature-ablation")
+        #expect(dirs.count == 4)
+        for d in dirs {
+            let out = try String(contentsOfFile: base + "/cache-two/temperature-ablation/\(d)/stdout.txt", encoding: .utf8)
+            #expect(out.contains("ClipLab train"), "\(d): \(out)")
+        }
+    }
+
     @Test("study list names the studies; an unknown study or preset is refused")
     func listAndErrors() throws {
         let list = try runStudy(["list"])

@@ -7,6 +7,30 @@ final class Calls: @unchecked Sendable {
     var runs: [String] = []
 }
 
+/// Counts the runs under way at once (and the most at any moment).
+final class Gauge: @unchecked Sendable {
+    let lock = NSLock()
+    var busy = 0
+    var most = 0
+    func enter() {
+        lock.lock()
+        busy += 1
+        most = max(most, busy)
+        lock.unlock()
+    }
+}
+
+/// Progress lines, gathered from several threads.
+final class Lines: @unchecked Sendable {
+    let lock = NSLock()
+    private(set) var all: [String] = []
+    func add(_ line: String) {
+        lock.lock()
+        all.append(line)
+        lock.unlock()
+    }
+}
+
 @Suite("Workbench: running a study")
 struct RunnerTests {
     let study = Study(
@@ -71,6 +95,42 @@ struct RunnerTests {
             toy,constant,2,13,1.4142135623730951,2
 
             """)
+    }
+
+    @Test("With jobs, runs execute at once (never more than asked), give what one at a time gives, and report progress over all")
+    func concurrentRuns() throws {
+        let root = NSTemporaryDirectory() + "study-jobs-\(UUID().uuidString)"
+        let sequential = try StudyRunner(study: study, cacheRoot: root + "-1", codeVersion: "v1")
+            .run(preset: .smoke, executor: executor(Calls()))
+        var runner = StudyRunner(study: study, cacheRoot: root + "-3", codeVersion: "v1")
+        let lines = Lines()
+        runner.report = { lines.add($0) }
+        let gauge = Gauge(), calls = Calls(), write = executor(calls)
+        let results = try runner.run(preset: .smoke, jobs: 3) { run, dir in
+            gauge.enter()
+            Thread.sleep(forTimeInterval: 0.05)
+            gauge.lock.lock()
+            defer { gauge.lock.unlock() }
+            try write(run, dir)
+            gauge.busy -= 1
+        }
+        #expect(gauge.most >= 2 && gauge.most <= 3, "at most \(gauge.most) runs at once")
+        #expect(results.runsCSV() == sequential.runsCSV())
+        #expect(lines.all.first == "study toy (smoke): 4 runs, 0 cached, 4 to run, 3 at a time")
+        #expect(lines.all.filter { $0.contains("started") }.count == 4 && lines.all.contains { $0.contains("4/4 finished") }, "\(lines.all)")
+        // A failure stops the taking of new runs; the finished ones stay cached.
+        let failing = StudyRunner(study: study, cacheRoot: root + "-f", codeVersion: "v1")
+        let failCalls = Calls(), good = executor(failCalls)
+        #expect(throws: WorkbenchError.self) {
+            _ = try failing.run(preset: .smoke, jobs: 2) { run, dir in
+                if run.settings["schedule"] == "constant" { throw WorkbenchError.missing(what: "the moon") }
+                gauge.lock.lock()
+                defer { gauge.lock.unlock() }
+                try good(run, dir)
+            }
+        }
+        let cached = failing.study.expand(preset: .smoke, codeVersion: "v1").filter { failing.isFinished($0) }
+        #expect(cached.allSatisfy { $0.settings["schedule"] == "cosine" } && cached.count == failCalls.runs.count)
     }
 
     @Test("A failing run stops the study with its error, and the runs before it stay cached")
