@@ -19,8 +19,6 @@ struct BatchSplitTests {
         ]
         let single = try runClip(common + ["--threads", "1", "--out", base + "/single"])
         #expect(single.status == 0, "one thread: \(single.err)")
-        let reference = base + "/single/checkpoints/epoch_2.safetensors"
-        let refState = base + "/single/checkpoints/epoch_2.state.safetensors"
         for threads in [2, 4] {
             let out = base + "/t\(threads)"
             let r = try runClip(common + ["--threads", "\(threads)", "--thread-mode", "batch-split", "--out", out])
@@ -30,18 +28,9 @@ struct BatchSplitTests {
             #expect(log.contains("\(threads) thread(s) (batch-split)"), "log: \(log)")
             let config = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
             #expect(config.contains("\"thread_mode\" : \"batch-split\""), "config.json: \(config)")
-            let checkpoint = out + "/checkpoints/epoch_2.safetensors", state = out + "/checkpoints/epoch_2.state.safetensors"
-            // The bounds of the mpirun test (see MPITests.dataParallelEqualsSingleProcess).
-            let individual = preset.hasSuffix("v2") || preset == "isogclr"
-            let d = try checkpointDifference(reference, checkpoint)
-            #expect(d < (individual ? 1e-4 : 2e-5), "\(preset) T = \(threads): parameters differ by \(d) of their scale")
-            let t = try checkpointDifference(reference, checkpoint, names: ["logit_scale"])
-            #expect(t < 1e-4, "\(preset) T = \(threads): logit_scale differs by \(t)")
-            let moments = try checkpointDifference(refState, state, names: ["optimizer.first_moment", "optimizer.second_moment"])
-            #expect(moments < 1e-3, "\(preset) T = \(threads): optimizer moments differ by \(moments)")
-            let tables = try checkpointDifference(refState, state, names: ["samples.u.image", "samples.u.text"])
-            #expect(tables < (individual ? 1e-2 : 1e-4), "\(preset) T = \(threads): u tables differ by \(tables)")
+            try expectSameTraining(preset: preset, reference: base + "/single", run: out, label: "T = \(threads)")
             // And not bit-identical: the shards really ran (a different summation order).
+            let d = try checkpointDifference(base + "/single/checkpoints/epoch_2.safetensors", out + "/checkpoints/epoch_2.safetensors")
             #expect(d > 0, "\(preset) T = \(threads): bit-identical to one thread; did the batch split?")
         }
     }

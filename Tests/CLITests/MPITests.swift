@@ -50,6 +50,27 @@ func checkpointDifference(_ a: String, _ b: String, names: Set<String>? = nil) t
     return names == nil ? globalDiff / max(globalScale, 1e-30) : worst
 }
 
+/// Checks that the run in `run` ended (after epoch 2) where the one-process run in `reference`
+/// did, to rounding: every parameter relative to the largest, the logit scale on its own, the
+/// optimizer moments and the u tables, each on its own scale. The bounds of every data-parallel
+/// equality test (mpirun ranks and batch-split threads).
+func expectSameTraining(preset: String, reference: String, run: String, label: String) throws {
+    let refModel = reference + "/checkpoints/epoch_2.safetensors", refState = reference + "/checkpoints/epoch_2.state.safetensors"
+    let model = run + "/checkpoints/epoch_2.safetensors", state = run + "/checkpoints/epoch_2.state.safetensors"
+    // Individual temperatures move by ±lr_τ·sign(G) in epoch 0 (Adam with β = 0), so a rounding
+    // difference in a G near 0 moves one τ differently: a looser, still tight, bound.
+    let individual = preset.hasSuffix("v2") || preset == "isogclr"
+    let d = try checkpointDifference(refModel, model)
+    #expect(d < (individual ? 1e-4 : 2e-5), "\(preset) \(label): parameters differ by \(d) of their scale")
+    // The logit scale on its own (its gradient is the objective's, not rounding noise).
+    let t = try checkpointDifference(refModel, model, names: ["logit_scale"])
+    #expect(t < 1e-4, "\(preset) \(label): logit_scale differs by \(t)")
+    let moments = try checkpointDifference(refState, state, names: ["optimizer.first_moment", "optimizer.second_moment"])
+    #expect(moments < 1e-3, "\(preset) \(label): optimizer moments differ by \(moments)")
+    let tables = try checkpointDifference(refState, state, names: ["samples.u.image", "samples.u.text"])
+    #expect(tables < (individual ? 1e-2 : 1e-4), "\(preset) \(label): u tables differ by \(tables)")
+}
+
 @Suite("mpirun jobs", .serialized)
 struct MPITests {
     @Test("Every collective gives the values each rank expects", arguments: [1, 2, 4])
@@ -92,27 +113,12 @@ struct MPITests {
         ]
         let single = try runClip(common + ["--out", base + "/single"])
         #expect(single.status == 0, "single process: \(single.err)")
-        let reference = base + "/single/checkpoints/epoch_2.safetensors"
         for (ranks, reduction) in [(1, "openclip"), (2, "openclip"), (2, "fastclip"), (4, "openclip"), (4, "fastclip")] {
             let out = base + "/k\(ranks)-\(reduction)"
             let r = try runMPI(ranks: ranks, common + ["--gradient-reduction", reduction, "--out", out])
             #expect(r.status == 0 && !r.timedOut, "K = \(ranks) \(reduction): \(r.output)")
             guard r.status == 0 else { continue }
-            let checkpoint = out + "/checkpoints/epoch_2.safetensors", state = out + "/checkpoints/epoch_2.state.safetensors"
-            // Individual temperatures move by ±lr_τ·sign(G) in epoch 0 (Adam with β = 0), so a rounding
-            // difference in a G near 0 moves one τ differently: a looser, still tight, bound.
-            let individual = preset.hasSuffix("v2") || preset == "isogclr"
-            let d = try checkpointDifference(reference, checkpoint)
-            #expect(d < (individual ? 1e-4 : 2e-5), "\(preset) K = \(ranks) \(reduction): parameters differ by \(d) of their scale")
-            // The logit scale on its own (its gradient is the objective's, not rounding noise).
-            let t = try checkpointDifference(reference, checkpoint, names: ["logit_scale"])
-            #expect(t < 1e-4, "\(preset) K = \(ranks) \(reduction): logit_scale differs by \(t)")
-            // The optimizer moments, and each per-sample table on its own scale.
-            let refState = base + "/single/checkpoints/epoch_2.state.safetensors"
-            let moments = try checkpointDifference(refState, state, names: ["optimizer.first_moment", "optimizer.second_moment"])
-            #expect(moments < 1e-3, "\(preset) K = \(ranks) \(reduction): optimizer moments differ by \(moments)")
-            let tables = try checkpointDifference(refState, state, names: ["samples.u.image", "samples.u.text"])
-            #expect(tables < (individual ? 1e-2 : 1e-4), "\(preset) K = \(ranks) \(reduction): u tables differ by \(tables)")
+            try expectSameTraining(preset: preset, reference: base + "/single", run: out, label: "K = \(ranks) \(reduction)")
             // Rank 0 alone wrote the files, and the log names the ranks.
             if ranks > 1 {
                 let log = try String(contentsOfFile: out + "/log.txt", encoding: .utf8)
