@@ -77,7 +77,6 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
         public let model: CLIPModel<Float>
         public let activations: CLIPModel<Float>.Activations
         public let objective: DistributedObjective<Float>
-        let communicator: LocalGroupCommunicator
         /// Where `fill` puts the shard's inputs: (b, 3, S, S) normalised images and (b, T) token ids.
         public let images: AlignedBuffer<Float>
         public let tokenIDs: AlignedBuffer<Int32>
@@ -85,11 +84,10 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
         let dText: AlignedBuffer<Float>  // (b, E)
         var statistics = ObjectiveStepStatistics()
 
-        init(index: Int, model: CLIPModel<Float>, batch: Int, memory: ActivationMemory, objective: DistributedObjective<Float>, communicator: LocalGroupCommunicator) {
+        init(index: Int, model: CLIPModel<Float>, batch: Int, memory: ActivationMemory, objective: DistributedObjective<Float>) {
             self.index = index
             self.model = model
             self.objective = objective
-            self.communicator = communicator
             activations = model.makeActivations(batch: batch, memory: memory)
             let c = model.config, e = c.embedDimension, s = c.vision.imageSize
             images = AlignedBuffer(count: batch * 3 * s * s)
@@ -106,10 +104,8 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
     let group: LocalGroup
     /// The group's communicators in rank order (held by the shards' objectives).
     let communicators: [LocalGroupCommunicator]
-    /// Seconds shard 0 spent in the last step's `fill` (loading its inputs) and in the gradient
-    /// sum after every shard's backward.
+    /// Seconds shard 0 spent in the last step's `fill` (loading its inputs).
     public private(set) var lastFillSeconds = 0.0
-    public private(set) var lastReductionSeconds = 0.0
 
     /// - model: the model whose gradients receive the sum (shard 0 runs on it);
     /// - batch: samples per step, split into `threads` equal shards;
@@ -130,7 +126,7 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
             let o = try DistributedObjective<Float>(
                 objective, reduction: reduction, communicator: comms[t], globalBatch: batch, dimension: model.config.embedDimension,
                 datasetCount: datasetCount, epochs: epochs, adam: adam)
-            shards.append(Shard(index: t, model: m, batch: batch / threads, memory: memory, objective: o, communicator: comms[t]))
+            shards.append(Shard(index: t, model: m, batch: batch / threads, memory: memory, objective: o))
         }
         self.shards = shards
     }
@@ -177,7 +173,6 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
         let clock = ShardClock()
         try Threads.withBudget(1) { try runShards(ids: ids, epoch: epoch, logitScale: logitScale, clock: clock, fill: fill) }
         lastFillSeconds = clock.fill
-        lastReductionSeconds = clock.reduction
         return shards[0].statistics
     }
 
@@ -206,7 +201,6 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
             m.backward(dImageFeatures: shard.dImage.pointer, dTextFeatures: shard.dText.pointer, activations: a)
             // Every shard's gradients are complete: thread t adds slice t of shards 1… into shard 0's.
             try comm.barrier()
-            let start = ContinuousClock.now
             let lo = min(count, t * slice), hi = min(count, lo + slice)
             if lo < hi {
                 Profiler.shared.measure(.communication) {
@@ -217,15 +211,13 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
                     }
                 }
             }
-            if t == 0 { clock.reduction = elapsedSeconds(since: start) }
         }
     }
 }
 
-/// Shard 0's times, written on its thread and read after the threads joined.
+/// Shard 0's loading time, written on its thread and read after the threads joined.
 private final class ShardClock: @unchecked Sendable {
     var fill = 0.0
-    var reduction = 0.0
 }
 
 /// One thread's buffers for embedding: a model (replicas share the values), activations for
