@@ -13,12 +13,13 @@ let settingKeys: [String: String] = [
     "model": "model preset (nano, tiny, small)", "data": "shapes:<scale> or shapes:<count>, or @KEY for the value of KEY",
     "dataSmall": "the data a level's @dataSmall stands for", "dataLarge": "the data a level's @dataLarge stands for", "dataSeed": "data seed",
     "epochs": "epochs", "batchSize": "global batch", "lr": "peak learning rate", "lrMin": "cosine floor", "wd": "weight decay",
-    "warmup": "warm-up steps", "seed": "training seed", "optimizer": "adamw or lamb", "threads": "threads per rank",
+    "sampleBudget": "samples a run sees: when > 0 the data is shapes:<sampleBudget ÷ epochs>",
+    "warmup": "warm-up steps", "warmupFraction": "warm-up as a fraction of the run's steps (overrides warmup when > 0)", "seed": "training seed", "optimizer": "adamw or lamb", "threads": "threads per rank",
     "tokenizer": "auto, clip or trained", "vocabSize": "trained BPE size", "evalExamples": "zero-shot examples per class",
     "retrievalSize": "retrieval pairs", "evalEvery": "evaluate every N epochs", "gradientReduction": "openclip or fastclip",
     "objective.preset": "objective preset", "objective.innerLRSchedule": "constant, cosine or drrho",
     "objective.gammaMin": "γ_min", "objective.gammaDecayEpochs": "E", "objective.rho": "ρ", "objective.lrTau": "lr_τ",
-    "objective.tauInit": "τ_init", "objective.loss": "mbcl, gcl, rgcl, rgcl-g", "objective.temperatureRule": "temperature rule",
+    "objective.tauInit": "τ_init", "objective.lrTauRGCLG": "lr_τ of the RGCL-g rule (FastCLIP-v3) only; other rules keep theirs", "objective.loss": "mbcl, gcl, rgcl, rgcl-g", "objective.temperatureRule": "temperature rule",
     "ranks": "data-parallel ranks of the run (> 1 runs clip train under mpirun)",
     "probeCollectives": "true: after the run, time the collectives over its ranks (collectives.csv in the run directory)",
 ]
@@ -29,10 +30,30 @@ struct SettingsError: Error, CustomStringConvertible {
     var description: String { "setting '\(key)': \(reason)" }
 }
 
+/// `settings` with every "@KEY" text value replaced by the value of KEY (which may itself be a
+/// reference, up to 8 deep): so a level can name a value each preset sets ("data": "@dataLarge",
+/// "epochs": "@vars.largeEpochs"). Keys under "vars." hold such values and mean nothing else.
+func resolvingReferences(_ settings: Settings) throws -> Settings {
+    var out = settings
+    for (key, value) in settings.values {
+        var v = value, hops = 0
+        while let t = v.stringValue, t.hasPrefix("@") {
+            let target = String(t.dropFirst())
+            guard let next = settings[target] else { throw SettingsError(key: key, reason: "\(t) names '\(target)', which is not set") }
+            hops += 1
+            guard hops <= 8 else { throw SettingsError(key: key, reason: "references more than 8 deep (a cycle?) from \(value)") }
+            v = next
+        }
+        out[key] = v
+    }
+    return out
+}
+
 /// The training configuration of a run's settings (output directory `directory`).
-func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingConfiguration {
-    for key in s.values.keys where settingKeys[key] == nil {
-        throw SettingsError(key: key, reason: "unknown; known keys: \(settingKeys.keys.sorted().joined(separator: ", "))")
+func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> TrainingConfiguration {
+    let s = try resolvingReferences(unresolved)
+    for key in s.values.keys where settingKeys[key] == nil && !key.hasPrefix("vars.") {
+        throw SettingsError(key: key, reason: "unknown; known keys: \(settingKeys.keys.sorted().joined(separator: ", ")) and vars.*")
     }
     func int(_ k: String) throws -> Int? {
         guard let v = s[k] else { return nil }
@@ -61,23 +82,24 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
     c.output = directory
     c.threads = ProcessInfo.processInfo.activeProcessorCount
     if let v = try string("model") { c.model = v }
-    if let v = try string("data") {
-        // A level can name a data scale that the preset sets ("@dataLarge"), so presets scale it.
-        if v.hasPrefix("@") {
-            let key = String(v.dropFirst())
-            guard let target = try string(key) else { throw SettingsError(key: "data", reason: "\(v) names '\(key)', which is not set") }
-            c.data = target
-        } else {
-            c.data = v
-        }
-    }
+    if let v = try string("data") { c.data = v }
     if let v = try int("dataSeed") { c.dataSeed = UInt64(v) }
     if let v = try int("epochs") { c.epochs = v }
+    if let b = try int("sampleBudget"), b > 0 {
+        guard c.epochs >= 1, b % c.epochs == 0 else { throw SettingsError(key: "sampleBudget", reason: "\(b) is not a whole number of epochs of \(c.epochs)") }
+        c.data = "shapes:\(b / c.epochs)"
+    }
     if let v = try int("batchSize") { c.batchSize = v }
     if let v = try double("lr") { c.learningRate = v }
     if let v = try double("lrMin") { c.learningRateFloor = v }
     if let v = try double("wd") { c.weightDecay = v }
     if let v = try int("warmup") { c.warmupSteps = v }
+    if let f = try double("warmupFraction"), f > 0 {
+        guard f < 1, case .shapes(let count, _) = try DataSource(c.data) else {
+            throw SettingsError(key: "warmupFraction", reason: "expected a fraction in [0, 1) of a shapes run's steps, got \(f) with data \(c.data)")
+        }
+        c.warmupSteps = Int((f * Double(c.epochs * (count / c.batchSize))).rounded())
+    }
     if let v = try int("seed") { c.seed = UInt64(v) }
     if let v = try choice("optimizer", OptimizerKind.self) { c.optimizer = v }
     if let v = try int("threads") { c.threads = v }
@@ -99,6 +121,7 @@ func trainingConfiguration(_ s: Settings, directory: String) throws -> TrainingC
     if let v = try double("objective.rho") { o.rho = v }
     if let v = try double("objective.lrTau") { o.learningRateTau = v }
     if let v = try double("objective.tauInit") { o.temperatureInit = v }
+    if let v = try double("objective.lrTauRGCLG"), o.temperatureRule == .rgclG { o.learningRateTau = v }
     c.objective = o
     c.gradientReduction = try choice("gradientReduction", GradientReduction.self) ?? (o.loss == .mbcl ? .openclip : .fastclip)
     try c.validate()

@@ -8,6 +8,8 @@ struct StudyDefinition: Sendable {
     /// Figures over the output directory's CSV files, given the variants in order.
     let figures: @Sendable ([String]) -> [Figure]
     let table: ResultsTable
+    /// The paper's claims the study mirrors, each judged from runs.csv (findings.csv, findings.md).
+    var claims: [Claim] = []
     /// After the runs: files the study keeps from its run directories, written into the output
     /// directory (so `--render-only` needs no cache). Gets each run with its directory.
     var collect: (@Sendable (_ runs: [(run: PlannedRun, directory: String)], _ output: String) throws -> [String])? = nil

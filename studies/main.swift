@@ -14,7 +14,7 @@ struct StudyCommand: ParsableCommand {
         discussion: "Examples:\n  swift run -c release study list\n  swift run -c release study temperature-ablation --preset smoke")
 
     @Argument(help: "A study's name, `list`, or `nightly` (rerun every study with goldens and judge drift).") var name: String
-    @Option(help: "smoke (seconds), quick (minutes; the default) or full (hours).") var preset = "quick"
+    @Option(help: "smoke (seconds), quick (minutes; the default) or paper (the paper's regime scaled by its ratios, ≥ 3 seeds; about an hour).") var preset = "quick"
     @Option(help: "Seeds per variant (default: the preset's).") var seeds: Int?
     @Option(help: "Ranks per run where the study does not set them (> 1 runs clip train under mpirun).") var ranks = 1
     @Option(help: "Threads per run (per rank with --ranks; default: the cores divided among the ranks and jobs).") var threads: Int?
@@ -30,7 +30,7 @@ struct StudyCommand: ParsableCommand {
         guard name == "list" || name == "nightly" || registry.contains(where: { $0.study.name == name }) else {
             throw ValidationError("unknown study '\(name)'; known: \(registry.map(\.study.name).joined(separator: ", "))")
         }
-        guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or full, got '\(preset)'") }
+        guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or paper, got '\(preset)'") }
         if let s = seeds, s < 1 { throw ValidationError("--seeds: must be ≥ 1, got \(s)") }
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs: must be in 1...256, got \(jobs)") }
@@ -59,7 +59,7 @@ struct StudyCommand: ParsableCommand {
             return
         }
         let d = registry.first { $0.study.name == name }!
-        let output = StudyOutput(directory: out ?? "figures/\(name)")
+        let output = StudyOutput(directory: out ?? defaultOutput(study: name, preset: StudyPreset(rawValue: preset)!))
         var kept: [String] = []  // the files written from the runs (none with --render-only)
         if !renderOnly {
             var runner = StudyRunner(study: d.study, cacheRoot: cache, codeVersion: codeVersion())
@@ -73,7 +73,15 @@ struct StudyCommand: ParsableCommand {
             kept = ["runs.csv", "summary.csv"] + (try writeProvenance(runs, output: output.directory)) + (try d.collect?(runs, output.directory) ?? [])
         }
         let derived = try d.derive?(output.directory) ?? []
-        let files = derived + (try output.render(figures: d.figures(d.study.variants), table: d.table))
+        var files = derived + (try output.render(figures: d.figures(d.study.variants), table: d.table))
+        if !d.claims.isEmpty {
+            let path = output.directory + "/runs.csv"
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw WorkbenchError.missing(what: path) }
+            let findings = try Findings.evaluate(d.claims, runsCSV: text, path: path)
+            let scale = d.study.presets[StudyPreset(rawValue: preset)!]!
+            files.append(try write(Findings.csv(findings, study: name), "findings.csv", in: output.directory))
+            files.append(try write(Findings.markdown(findings, study: name, preset: preset, regime: scale.regime), "findings.md", in: output.directory))
+        }
         if writeGoldens {
             // Replaces this preset's goldens and keeps the other presets'.
             let path = "\(figures)/\(name)/golden.csv"
@@ -85,16 +93,33 @@ struct StudyCommand: ParsableCommand {
         }
         print("wrote \(output.directory)/: " + (kept + files).joined(separator: ", "))
         print(try String(contentsOfFile: output.directory + "/table.md", encoding: .utf8))
+        if !d.claims.isEmpty { print(try String(contentsOfFile: output.directory + "/findings.md", encoding: .utf8)) }
     }
 
-    /// The code version runs are cached under: $CLIPLAB_CODE_VERSION, else git's tree ids of
-    /// Sources/ and studies/ (so commits that touch only docs or figures keep the cache), with
-    /// "-dirty" when those folders have uncommitted changes; "unversioned" outside git.
+    /// figures/<study> for the smoke and quick presets, figures/<study>/paper for the paper preset.
+    func defaultOutput(study: String, preset: StudyPreset) -> String {
+        preset == .paper ? "figures/\(study)/paper" : "figures/\(study)"
+    }
+
+    /// The code version runs are cached under: $CLIPLAB_CODE_VERSION, else git's tree ids of the
+    /// code a run's results depend on (`trainingCodePaths`: Sources/ but for the figure and table
+    /// code of Workbench and the benchmarks, and studies/Execution.swift, which maps settings onto
+    /// the trainer), with "-dirty" when those paths have uncommitted changes; "unversioned" outside
+    /// git. So commits that touch only docs, figures, tables, findings or a study's declaration keep
+    /// the cache (a declaration's settings are in each run's id already).
     func codeVersion() -> String {
         if let v = ProcessInfo.processInfo.environment["CLIPLAB_CODE_VERSION"], !v.isEmpty { return v }
-        guard let trees = git(["rev-parse", "HEAD:Sources", "HEAD:studies"]) else { return "unversioned" }
-        let dirty = git(["status", "--porcelain", "--", "Sources", "studies"]).map { !$0.isEmpty } ?? true
+        guard let paths = trainingCodePaths(), let trees = git(["rev-parse"] + paths.map { "HEAD:" + $0 }) else { return "unversioned" }
+        let dirty = git(["status", "--porcelain", "--"] + paths.map { ":/" + $0 }).map { !$0.isEmpty } ?? true
         return trees.split(separator: "\n").joined(separator: "+") + (dirty ? "-dirty" : "")
+    }
+
+    /// The paths of the code runs depend on, relative to the repository's root: each committed
+    /// folder of Sources/ but Workbench and Benchmarks, and studies/Execution.swift; nil outside git.
+    func trainingCodePaths() -> [String]? {
+        guard let listing = git(["ls-tree", "--name-only", "HEAD", ":/Sources/"]) else { return nil }
+        let folders = listing.split(separator: "\n").map(String.init).filter { !["Sources/Workbench", "Sources/Benchmarks"].contains($0) }
+        return folders + ["studies/Execution.swift"]
     }
 
     func git(_ arguments: [String]) -> String? {

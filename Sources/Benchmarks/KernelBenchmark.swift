@@ -29,11 +29,12 @@ public struct TowerShape: Sendable, Hashable, Codable {
         self.patches = patches
     }
 
-    /// The vision and text towers of a DESIGN.md preset ("nano", "tiny", "small") at a batch size.
+    /// The vision and text towers of a DESIGN.md preset ("nano", "micro", "tiny", "small") at a batch size.
     public static func preset(_ name: String, batch: Int) -> [TowerShape]? {
         // image, patch, vision width/layers/heads, text context, text width/layers/heads
         let table: [String: (Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
             "nano": (16, 4, 32, 1, 2, 16, 32, 1, 2),
+            "micro": (32, 4, 64, 2, 2, 32, 64, 2, 2),
             "tiny": (32, 4, 128, 4, 4, 32, 128, 4, 4),
             "small": (64, 8, 256, 6, 4, 32, 256, 6, 4),
         ]

@@ -1,5 +1,5 @@
 // Held-out evaluation on the shapes world's tasks: zero-shot top-1 of shape, colour, count and
-// position with prompt-template ensembles, and image↔text retrieval R@1/5/10 both ways.
+// position with prompt ensembles, and image↔text retrieval R@1/5/10 both ways.
 //
 // What does not change between evaluations of one run (the held-out scenes and labels, the
 // prompts' and retrieval captions' token ids) is prepared once; each evaluation renders the
@@ -24,7 +24,7 @@ public final class Evaluator {
     /// One zero-shot task with its prompts tokenised.
     struct PreparedTask {
         let task: ZeroShotTask
-        let promptIDs: [Int32]  // (classes · templates, T), class-major
+        let promptIDs: [Int32]  // (classes · prompts per class, T), class-major
     }
     let tasks: [PreparedTask]
     let retrievalScenes: [Scene]
@@ -63,7 +63,7 @@ public final class Evaluator {
         for prepared in tasks {
             let task = prepared.task
             let textEmb = try embedTexts(prepared.promptIDs, in: buffers).map(Double.init)
-            let w = EvaluationMetrics.classifier(templateEmbeddings: textEmb, classes: task.classNames.count, templates: task.templates.count, dimension: e)
+            let w = EvaluationMetrics.classifier(templateEmbeddings: textEmb, classes: task.classNames.count, templates: task.promptsPerClass, dimension: e)
             let imgEmb = try embedScenes(task.scenes, in: buffers).map(Double.init)
             out["zeroshot_\(task.name)_top1"] = EvaluationMetrics.zeroShotTop1(imageEmbeddings: imgEmb, classifier: w, labels: task.labels, dimension: e)
         }

@@ -8,7 +8,7 @@ import Layers
 import Objectives
 
 public struct TrainingConfiguration: Codable, Sendable, Hashable {
-    /// Model preset (nano, tiny, small).
+    /// Model preset (nano, micro, tiny, small).
     public var model: String = "tiny"
     /// Data source: `shapes:<scale>` (cc3m-mini, cc12m-mini, laion315m-mini) or `shapes:<count>`.
     public var data: String = "shapes:cc3m-mini"

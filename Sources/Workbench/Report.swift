@@ -148,7 +148,7 @@ public enum Drift {
         }
         return try t.rows.enumerated().map { n, r in
             guard StudyPreset(rawValue: r[0]) != nil else {
-                throw WorkbenchError.malformed(what: path, reason: "row \(n + 1): preset must be smoke, quick or full, got '\(r[0])'")
+                throw WorkbenchError.malformed(what: path, reason: "row \(n + 1): preset must be smoke, quick or paper, got '\(r[0])'")
             }
             guard let m = CSV.number(r[3]), let s = CSV.number(r[4]), m.isFinite, s.isFinite, s >= 0 else {
                 throw WorkbenchError.malformed(what: path, reason: "row \(n + 1): mean and sd must be finite numbers, sd ≥ 0")

@@ -1,14 +1,15 @@
 // A study: a base configuration, the factors it varies (each level assigns settings at key paths),
-// the seeds, and per preset (smoke, quick, full) the settings that scale it. Expanding a study
+// the seeds, and per preset (smoke, quick, paper) the settings that scale it. Expanding a study
 // gives its runs: every combination of levels, times the seeds, each with its full settings and
 // its cache id.
 
 import Foundation
 
-/// How big a study runs: `smoke` (seconds, for CI), `quick` (minutes, the default) or `full`
-/// (the papers' proportions; hours).
+/// How big a study runs: `smoke` (seconds, for CI), `quick` (minutes, the default) or `paper`
+/// (the paper's regime scaled by its ratios: its epochs, schedule fractions and settings, ≥ 3
+/// seeds; about an hour on 2 cores).
 public enum StudyPreset: String, CaseIterable, Sendable, Codable {
-    case smoke, quick, full
+    case smoke, quick, paper
 }
 
 /// One value of a factor: a label for tables and legends, and the settings it assigns.
@@ -38,14 +39,17 @@ public struct Factor: Sendable, Hashable {
     }
 }
 
-/// What a preset changes: settings over the base, and how many seeds.
+/// What a preset changes: settings over the base, and how many seeds; `regime` says in words what
+/// it matches of the paper and what it does not (findings.md opens with it).
 public struct PresetScale: Sendable, Hashable {
     public let settings: Settings
     public let seeds: Int
-    public init(seeds: Int, _ settings: [String: ConfigValue]) {
+    public let regime: String
+    public init(seeds: Int, _ settings: [String: ConfigValue], regime: String = "") {
         precondition(seeds >= 1, "PresetScale: seeds must be ≥ 1")
         self.seeds = seeds
         self.settings = Settings(settings)
+        self.regime = regime
     }
 }
 

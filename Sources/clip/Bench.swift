@@ -20,7 +20,7 @@ struct BenchTrain: ParsableCommand {
         abstract: "Training (and inference) samples/s of a preset on random data, counted like the OpenCLIP anchor.",
         discussion: "One configuration per process, so the peak RSS is this measurement's alone. Build with -c release.")
 
-    @Option(help: "Model preset (nano, tiny, small).") var model = "tiny"
+    @Option(help: "Model preset (nano, micro, tiny, small).") var model = "tiny"
     @Option(help: "Batch size.") var batchSize = 256
     @Option(help: "Threads.") var threads = 1
     @Option(help: "train or infer.") var mode = "train"
@@ -37,7 +37,7 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print one JSON line instead of text.") var json = false
 
     func validate() throws {
-        guard TowerShape.preset(model, batch: 1) != nil else { throw ValidationError("--model: unknown preset '\(model)'; expected nano, tiny or small") }
+        guard TowerShape.preset(model, batch: 1) != nil else { throw ValidationError("--model: unknown preset '\(model)'; expected nano, micro, tiny or small") }
         guard (2...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 2...4096, got \(batchSize)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
         guard ["train", "infer"].contains(mode) else { throw ValidationError("--mode must be train or infer, got '\(mode)'") }
@@ -103,7 +103,7 @@ struct BenchKernels: ParsableCommand {
             shared machine compare only numbers from the same invocation. Build with -c release.
             """)
 
-    @Option(name: .customLong("model"), parsing: .upToNextOption, help: "Presets whose step GEMMs are measured (nano, tiny, small).")
+    @Option(name: .customLong("model"), parsing: .upToNextOption, help: "Presets whose step GEMMs are measured (nano, micro, tiny, small).")
     var models: [String] = ["tiny", "small"]
 
     @Option(help: "Batch size the shapes are taken at.")
@@ -123,7 +123,7 @@ struct BenchKernels: ParsableCommand {
 
     func validate() throws {
         for m in models where TowerShape.preset(m, batch: 1) == nil {
-            throw ValidationError("--model: unknown preset '\(m)'; expected one of nano, tiny, small")
+            throw ValidationError("--model: unknown preset '\(m)'; expected one of nano, micro, tiny, small")
         }
         guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...4096, got \(batchSize)") }
         guard !threads.isEmpty, threads.allSatisfy({ (1...256).contains($0) }) else {

@@ -29,7 +29,7 @@ struct Train: ParsableCommand {
               clip train --resume runs/v3            (continue a stopped run from its last checkpoint)
             """)
 
-    @Option(help: "Model preset: nano, tiny or small.") var model = "tiny"
+    @Option(help: "Model preset: nano, micro, tiny or small.") var model = "tiny"
     @Option(name: [.customLong("data"), .customLong("train-data")], help: "shapes:<scale> (cc3m-mini, cc12m-mini, laion315m-mini) or shapes:<count>.")
     var data = "shapes:cc3m-mini"
     @Option(help: "Seed of the synthetic data.") var dataSeed: UInt64 = 0

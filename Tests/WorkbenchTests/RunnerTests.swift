@@ -37,7 +37,7 @@ struct RunnerTests {
         name: "toy", title: "Toy", mirrors: "none",
         base: ["lr": 0.5],
         factors: [.over("schedule", ["cosine", "constant"])],
-        presets: [.smoke: PresetScale(seeds: 2, ["epochs": 2]), .quick: PresetScale(seeds: 2, ["epochs": 3]), .full: PresetScale(seeds: 3, ["epochs": 9])])
+        presets: [.smoke: PresetScale(seeds: 2, ["epochs": 2]), .quick: PresetScale(seeds: 2, ["epochs": 3]), .paper: PresetScale(seeds: 3, ["epochs": 9])])
 
     /// A fake training run: metric = epoch·(1 + seed) + (constant ? 10 : 0), written as metrics.csv.
     func executor(_ calls: Calls) -> RunExecutor {

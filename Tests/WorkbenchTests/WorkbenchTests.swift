@@ -15,7 +15,7 @@ struct WorkbenchTests {
         presets: [
             .smoke: PresetScale(seeds: 1, ["epochs": 1, "data": "shapes:512"]),
             .quick: PresetScale(seeds: 2, ["data": "shapes:cc3m-mini"]),
-            .full: PresetScale(seeds: 3, ["epochs": 30]),
+            .paper: PresetScale(seeds: 3, ["epochs": 30]),
         ])
 
     @Test("Expansion: factors × seeds, first factor slowest, settings layered base < preset < level < seed")
@@ -28,7 +28,7 @@ struct WorkbenchTests {
         #expect(r.settings["objective.preset"] == "sogclr" && r.settings["batchSize"] == 128 && r.settings["seed"] == 1)
         #expect(r.settings["data"] == "shapes:cc3m-mini" && r.settings["epochs"] == 5 && r.settings["model"] == "nano")
         #expect(study.expand(preset: .smoke, codeVersion: "abc")[0].settings["epochs"] == 1)
-        #expect(study.expand(preset: .full, seeds: 5, codeVersion: "abc").count == 20)
+        #expect(study.expand(preset: .paper, seeds: 5, codeVersion: "abc").count == 20)
         #expect(study.variants == ["v1 / 128", "v1 / 256", "SogCLR / 128", "SogCLR / 256"])
     }
 
