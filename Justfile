@@ -43,7 +43,7 @@ study NAME *ARGS: setup
 
 # Nightly drift check: rerun every study that has PRESET goldens in figures/<study>/golden.csv
 # (smoke for all; quick for temperature-ablation, optimizers, gradient-reduction), judge drift, fail on it.
-nightly PRESET="smoke": setup
+nightly PRESET="smoke" JOBS="1": setup
     swift build -c release --product clip
     swift build -c release --product study
-    .build/release/study nightly --preset {{PRESET}}
+    .build/release/study nightly --preset {{PRESET}} --jobs {{JOBS}}

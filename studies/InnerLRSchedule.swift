@@ -10,9 +10,8 @@ let innerLRScheduleStudy = StudyDefinition(
         mirrors: "FastCLIP §9.1 (the γ-schedule table)",
         base: [
             "model": "tiny", "batchSize": 256, "lr": 1e-3, "warmup": 500, "evalEvery": 1, "dataSmall": "shapes:cc3m-mini", "dataLarge": "shapes:cc12m-mini",
-            // Large's own schedule where a preset sets one (the paper preset); else Medium's.
-            "vars.largeEpochs": "@epochs", "vars.largeBatch": "@batchSize", "vars.largeLR": "@lr", "vars.largeWarmup": "@warmup",
-            "warmupFraction": 0.0, "vars.largeWarmupFraction": "@warmupFraction",
+            // Large's own schedule: each preset sets vars.large* (the smoke and quick ones to Medium's).
+            "warmupFraction": 0.0, "vars.largeWarmupFraction": 0.0, "vars.largeLR": 1e-3,
         ],
         factors: [
             Factor("scale", [
@@ -20,6 +19,7 @@ let innerLRScheduleStudy = StudyDefinition(
                 Level("Large", [
                     "data": "@dataLarge", "epochs": "@vars.largeEpochs", "batchSize": "@vars.largeBatch", "lr": "@vars.largeLR",
                     "warmup": "@vars.largeWarmup", "warmupFraction": "@vars.largeWarmupFraction",
+                    "objective.gammaDecayEpochs": "@vars.largeGammaDecay",
                 ]),
             ]),
             Factor("algorithm", [
@@ -28,10 +28,16 @@ let innerLRScheduleStudy = StudyDefinition(
             ]),
         ],
         presets: [
-            .smoke: smokePreset(["dataSmall": "shapes:512", "dataLarge": "shapes:1024", "epochs": 2, "batchSize": 64, "warmup": 10]),
+            .smoke: smokePreset([
+                "dataSmall": "shapes:512", "dataLarge": "shapes:1024", "epochs": 2, "batchSize": 64, "warmup": 10, "vars.largeEpochs": 2,
+                "vars.largeBatch": 64, "vars.largeWarmup": 10, "vars.largeGammaDecay": 1,
+            ]),
             // Minutes: tiny for 4 epochs on 2,048 (Medium) and 6,144 (Large) pairs at batch 128, 16 and 48
             // steps per epoch. (At batch 256 the Medium runs, 32 steps in all, stayed near chance.)
-            .quick: PresetScale(seeds: 1, ["dataSmall": "shapes:2048", "dataLarge": "shapes:6144", "epochs": 4, "batchSize": 128, "warmup": 20]),
+            .quick: PresetScale(seeds: 1, [
+                "dataSmall": "shapes:2048", "dataLarge": "shapes:6144", "epochs": 4, "batchSize": 128, "warmup": 20, "vars.largeEpochs": 4,
+                "vars.largeBatch": 128, "vars.largeWarmup": 20, "vars.largeGammaDecay": 2,
+            ]),
             // The paper's Medium (CC3M) and Large (CC12M) regimes by their ratios: Medium as
             // PaperRegime.swift's table but 3,072 pairs at batch 64 (37 epochs, 1,776 steps, E = 18);
             // Large 3.375× the data (the paper: 9.19M / 2.72M = 3.37×) at twice the batch (2,048 /
@@ -42,7 +48,7 @@ let innerLRScheduleStudy = StudyDefinition(
                 paperCommonSettings.merging([
                     "dataSmall": "shapes:3072", "dataLarge": "shapes:10368", "epochs": 37, "batchSize": 64, "warmupFraction": 0.1,
                     "objective.gammaDecayEpochs": 18, "vars.largeEpochs": 33, "vars.largeBatch": 128, "vars.largeLR": 4e-4,
-                    "vars.largeWarmupFraction": 0.0675,
+                    "vars.largeWarmup": 0, "vars.largeWarmupFraction": 0.0675, "vars.largeGammaDecay": 16,
                 ]) { _, new in new },
                 regime: innerLRRegime),
         ]),

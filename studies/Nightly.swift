@@ -31,7 +31,9 @@ func metricsWithoutTime(_ directory: String) throws -> String {
 }
 
 /// Runs the nightly check; returns whether anything drifted (or was not bit-identical).
-func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, threads: Int?, codeVersion: String) throws -> Bool {
+/// With `jobs` above 1 that many runs go at once (`study --jobs`). The drift table and figure go to
+/// figures/<study>/ (figures/<study>/paper/ for the paper preset, beside its outputs).
+func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, threads: Int?, jobs: Int = 1, codeVersion: String) throws -> Bool {
     var failed = false
     var checked = 0
     for d in registry {
@@ -50,8 +52,11 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         // Fresh run directories: the nightly job retrains rather than reading the cache.
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         var runner = StudyRunner(study: d.study, cacheRoot: "\(cacheRoot)/\(stamp)", codeVersion: codeVersion)
-        runner.report = { print($0) }
-        let results = try runner.run(preset: preset, seeds: 1, executor: studyExecutor(defaultRanks: 1, threads: threads))
+        runner.report = { line in
+            print(line)
+            fflush(nil)  // a progress line reaches a log file when it happens
+        }
+        let results = try runner.run(preset: preset, seeds: 1, jobs: jobs, executor: studyExecutor(defaultRanks: 1, threads: threads, jobs: jobs))
         let out = StudyOutput(directory: "\(cacheRoot)/\(stamp)/\(d.study.name)-summary")
         try out.write(results, variants: d.study.variants)
         var values: [String: [String: Double]] = [:]
@@ -61,12 +66,14 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         let first = d.study.expand(preset: preset, seeds: 1, codeVersion: codeVersion)[0]
         let again = "\(cacheRoot)/\(stamp)/rerun"
         try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: true)
-        try studyExecutor(defaultRanks: 1, threads: threads)(first, again)
+        try studyExecutor(defaultRanks: 1, threads: threads, jobs: jobs)(first, again)  // as the first ran: bit-identical needs the same threads
         let identical = try metricsWithoutTime(runner.directory(of: first)) == metricsWithoutTime(again)
         let table = Drift.markdown(verdicts) + "\nBit-identical rerun of \(first.variant), seed 0: " + (identical ? "yes" : "**NO**") + "\n"
-        try table.write(toFile: dir + "/nightly.md", atomically: true, encoding: .utf8)
+        let outDir = preset == .paper ? dir + "/paper" : dir
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        try table.write(toFile: outDir + "/nightly.md", atomically: true, encoding: .utf8)
         print("\(d.study.name):\n" + table)
-        try drawNightly(verdicts, study: d.study.name, directory: dir)
+        try drawNightly(verdicts, study: d.study.name, directory: outDir)
         if verdicts.contains(where: \.drifted) || !identical { failed = true }
     }
     if checked == 0 { print("no study has \(preset.rawValue) goldens; nothing checked") }

@@ -18,7 +18,7 @@ struct StudyDefinition: Sendable {
     var derive: (@Sendable (_ output: String) throws -> [String])? = nil
 }
 
-let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy]
+let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy, fccoRegime]
 
 /// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant.
 func perEpochFigure(name: String, metric: String, title: String, yLabel: String, variants: [String], extra: [String] = []) -> Figure {

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Compute
 import Foundation
+import Training
 import Workbench
 
 struct StudyCommand: ParsableCommand {
@@ -13,7 +14,8 @@ struct StudyCommand: ParsableCommand {
         abstract: "Run a study and draw its figures and tables.",
         discussion: "Examples:\n  swift run -c release study list\n  swift run -c release study temperature-ablation --preset smoke")
 
-    @Argument(help: "A study's name, `list`, or `nightly` (rerun every study with goldens and judge drift).") var name: String
+    @Argument(help: "A study's name, `list`, `nightly` (rerun every study with goldens and judge drift) or `findings` (one table of every study's paper-preset verdicts, into <figures>/findings.md).")
+    var name: String
     @Option(help: "smoke (seconds), quick (minutes; the default) or paper (the paper's regime scaled by its ratios, ≥ 3 seeds; about an hour).") var preset = "quick"
     @Option(help: "Seeds per variant (default: the preset's).") var seeds: Int?
     @Option(help: "Ranks per run where the study does not set them (> 1 runs clip train under mpirun).") var ranks = 1
@@ -22,12 +24,14 @@ struct StudyCommand: ParsableCommand {
     @Option(help: "Output directory (default figures/<study>).") var out: String?
     @Option(help: "Where run directories are cached.") var cache = "runs/studies"
     @Flag(help: "Redraw figures and tables from the existing CSV; run nothing.") var renderOnly = false
+    @Flag(help: "Print each variant's resolved training configuration (data, epochs, batch, steps, warm-up, rates, objective) and the runs planned; run nothing.")
+    var plan = false
     @Flag(help: "Also write the preset's goldens (final-epoch mean and sd over the seeds) into <figures>/<study>/golden.csv for the nightly check.")
     var writeGoldens = false
     @Option(help: "The figures root: where goldens are written and `nightly` reads <study>/golden.csv and writes nightly.md.") var figures = "figures"
 
     func validate() throws {
-        guard name == "list" || name == "nightly" || registry.contains(where: { $0.study.name == name }) else {
+        guard ["list", "nightly", "findings"].contains(name) || registry.contains(where: { $0.study.name == name }) else {
             throw ValidationError("unknown study '\(name)'; known: \(registry.map(\.study.name).joined(separator: ", "))")
         }
         guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or paper, got '\(preset)'") }
@@ -50,7 +54,7 @@ struct StudyCommand: ParsableCommand {
         if name == "nightly" {
             let drifted = try nightly(
                 preset: StudyPreset(rawValue: preset)!, figuresRoot: figures, cacheRoot: cache == "runs/studies" ? "runs/nightly" : cache,
-                threads: threads, codeVersion: codeVersion())
+                threads: threads, jobs: jobs, codeVersion: codeVersion())
             if drifted {
                 print("nightly: DRIFT (see the tables above)")
                 throw ExitCode(1)
@@ -58,12 +62,30 @@ struct StudyCommand: ParsableCommand {
             print("nightly: no drift")
             return
         }
+        if name == "findings" {
+            var files: [(path: String, text: String)] = []
+            for d in registry {
+                let path = "\(figures)/\(d.study.name)/paper/findings.csv"
+                if let text = try? String(contentsOfFile: path, encoding: .utf8) { files.append((path, text)) } else { print("\(d.study.name): no \(path) yet") }
+            }
+            let table = try Findings.overview(csvFiles: files)
+            try write("**Every finding of the paper presets** (from \(files.map(\.path).joined(separator: ", ")))\n\n" + table, "findings.md", in: figures)
+            print(table)
+            return
+        }
         let d = registry.first { $0.study.name == name }!
+        if plan {
+            try printPlan(d.study, preset: StudyPreset(rawValue: preset)!)
+            return
+        }
         let output = StudyOutput(directory: out ?? defaultOutput(study: name, preset: StudyPreset(rawValue: preset)!))
         var kept: [String] = []  // the files written from the runs (none with --render-only)
         if !renderOnly {
             var runner = StudyRunner(study: d.study, cacheRoot: cache, codeVersion: codeVersion())
-            runner.report = { print($0) }
+            runner.report = { line in
+                print(line)
+                fflush(nil)  // a progress line reaches a log file when it happens
+            }
             runner.provenance = ["commit": git(["rev-parse", "HEAD"]) ?? "unknown"]
             let executor = studyExecutor(defaultRanks: ranks, threads: threads, jobs: jobs)
             let plan = d.study.expand(preset: StudyPreset(rawValue: preset)!, seeds: seeds, codeVersion: runner.codeVersion)
@@ -94,6 +116,24 @@ struct StudyCommand: ParsableCommand {
         print("wrote \(output.directory)/: " + (kept + files).joined(separator: ", "))
         print(try String(contentsOfFile: output.directory + "/table.md", encoding: .utf8))
         if !d.claims.isEmpty { print(try String(contentsOfFile: output.directory + "/findings.md", encoding: .utf8)) }
+    }
+
+    /// One line per variant of the resolved configuration of its seed-0 run, then the run count.
+    func printPlan(_ study: Study, preset: StudyPreset) throws {
+        let runs = study.expand(preset: preset, seeds: seeds, codeVersion: codeVersion())
+        print("study \(study.name) (\(preset.rawValue)): \(runs.count) runs, \(study.variants.count) variants × \(runs.count / study.variants.count) seeds")
+        var samples = 0
+        for run in runs {
+            let c = try trainingConfiguration(run.settings, directory: "-")
+            guard case .shapes(let count, _) = try DataSource(c.data) else { continue }
+            samples += c.epochs * (count / c.batchSize) * c.batchSize
+            guard run.seed == 0 else { continue }
+            let steps = c.epochs * (count / c.batchSize)
+            print("  \(run.variant): model \(c.model), data \(c.data), \(c.epochs) epochs × batch \(c.batchSize) = \(steps) steps, warm-up \(c.warmupSteps), "
+                  + "lr \(c.learningRate), wd \(c.weightDecay), \(c.objective.summary)"
+                  + (c.objective.loss.usesSampleState ? ", E \(c.objective.gammaDecayEpochs.map(String.init) ?? "epochs/2")" : ""))
+        }
+        print("  \(samples) training samples in all")
     }
 
     /// figures/<study> for the smoke and quick presets, figures/<study>/paper for the paper preset.

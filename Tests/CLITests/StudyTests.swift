@@ -23,7 +23,7 @@ struct StudyTests {
         let first = try runStudy(args)
         #expect(first.status == 0, "stderr: \(first.err)")
         #expect(first.out.contains("4 runs, 0 cached, 4 to run"), "\(first.out)")
-        for f in ["runs.csv", "summary.csv", "eval-mean.gp", "eval-mean.svg", "eval-mean.pdf", "temperature.png", "table.md", "table.tex"] {
+        for f in ["runs.csv", "summary.csv", "eval-mean.gp", "eval-mean.svg", "eval-mean.pdf", "temperature.png", "table.md", "table.tex", "findings.csv", "findings.md"] {
             #expect(FileManager.default.fileExists(atPath: base + "/out/" + f), "missing \(f)")
         }
         let png = try ImageDecoder.decode(path: base + "/out/eval-mean.png")
@@ -32,6 +32,9 @@ struct StudyTests {
         for v in ["v0", "v1", "v2", "v3"] { #expect(table.contains("| FastCLIP-\(v) | 0."), "\(table)") }
         let runs = try String(contentsOfFile: base + "/out/runs.csv", encoding: .utf8).split(separator: "\n")
         #expect(runs.count == 1 + 4 * 3, "header + 4 runs × (epoch 0, 1, 2)")
+        // One seed: every part of the claim is inconclusive, with no interval.
+        let findings = try String(contentsOfFile: base + "/out/findings.md", encoding: .utf8)
+        #expect(findings.contains("## 1. FastCLIP-v3 is the best temperature rule: **inconclusive**") && findings.contains("FastCLIP-v3 − FastCLIP-v2 (eval_mean, 1 seeds)"), "\(findings)")
         let summary = try String(contentsOfFile: base + "/out/summary.csv", encoding: .utf8)
         // Rerunning reads every run from the cache and writes the same CSV.
         let second = try runStudy(args)
@@ -69,6 +72,23 @@ struct StudyTests {
         }
     }
 
+    @Test("--plan prints the paper presets' resolved regimes: steps, warm-up fractions, per-scale schedules and the scaled lr_τ")
+    func plans() throws {
+        let ta = try runStudy(["temperature-ablation", "--preset", "paper", "--plan"])
+        #expect(ta.status == 0 && ta.out.contains("12 runs, 4 variants × 3 seeds"), "\(ta.out) \(ta.err)")
+        #expect(ta.out.contains("FastCLIP-v3: model micro, data shapes:10240, 37 epochs × batch 128 = 2960 steps, warm-up 296") && ta.out.contains("lr_τ 0.00665"), "\(ta.out)")
+        #expect(ta.out.contains("FastCLIP-v2: ") && ta.out.contains("lr_τ 0.0133, E 18"), "v2 keeps its per-visit lr_τ: \(ta.out)")
+        let fo = try runStudy(["fastclip-vs-openclip", "--preset", "paper", "--plan"])
+        #expect(fo.out.contains("OpenCLIP / B=64: model micro, data shapes:5120, 37 epochs × batch 64 = 2960 steps, warm-up 296"), "\(fo.out)")
+        #expect(fo.out.contains("FastCLIP-v3 / B=512: model micro, data shapes:5120, 37 epochs × batch 512 = 370 steps, warm-up 37"), "\(fo.out)")
+        let il = try runStudy(["inner-lr-schedule", "--preset", "paper", "--plan"])
+        #expect(il.out.contains("Medium / SogCLR: model micro, data shapes:3072, 37 epochs × batch 64 = 1776 steps, warm-up 178, lr 0.001"), "\(il.out)")
+        #expect(il.out.contains("Large / FastCLIP-v1: model micro, data shapes:10368, 33 epochs × batch 128 = 2673 steps, warm-up 180, lr 0.0004") && il.out.contains("E 16"), "\(il.out)")
+        // The quick preset's Large is Medium's schedule on more data.
+        let quick = try runStudy(["inner-lr-schedule", "--plan"])
+        #expect(quick.out.contains("Large / SogCLR: model tiny, data shapes:6144, 4 epochs × batch 128 = 192 steps, warm-up 20, lr 0.001"), "\(quick.out)")
+    }
+
     @Test("study list names the studies; an unknown study or preset is refused")
     func listAndErrors() throws {
         let list = try runStudy(["list"])
@@ -82,21 +102,24 @@ struct StudyTests {
     }
 
     @Test("Every declared study runs its smoke preset and writes its figures, provenance and a table row per variant",
-          arguments: ["inner-lr-schedule", "fastclip-vs-openclip", "gradient-reduction", "optimizers"])
+          arguments: ["inner-lr-schedule", "fastclip-vs-openclip", "gradient-reduction", "optimizers", "fcco-regime"])
     func everyStudySmoke(name: String) throws {
         let base = NSTemporaryDirectory() + "study-\(name)-\(UUID().uuidString)"
         let r = try runStudy([name, "--preset", "smoke", "--out", base + "/out", "--cache", base + "/cache", "--threads", "1"])
         #expect(r.status == 0, "stderr: \(r.err)")
-        let expected = ["inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "gradient-reduction": 6, "optimizers": 2][name]!
+        let expected = ["inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "gradient-reduction": 6, "optimizers": 2, "fcco-regime": 20][name]!
         let table = try String(contentsOfFile: base + "/out/table.md", encoding: .utf8)
         #expect(table.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| ---") }.count == 1 + expected, "\(table)")
-        let figure = ["fastclip-vs-openclip": "speedup", "gradient-reduction": "time-breakdown"][name] ?? "eval-mean"
+        let figure = ["fastclip-vs-openclip": "speedup", "gradient-reduction": "time-breakdown", "fcco-regime": "gap"][name] ?? "eval-mean"
         let png = try ImageDecoder.decode(path: base + "/out/\(figure).png")
         #expect(png.width == 960 && png.height == 600)
         // One provenance row per run, naming the host's CPU and the OpenBLAS build.
         let provenance = try String(contentsOfFile: base + "/out/provenance.csv", encoding: .utf8).split(separator: "\n")
         #expect(provenance.count == 1 + expected && provenance.dropFirst().allSatisfy { $0.contains("OpenBLAS") }, "\(provenance)")
         if name == "inner-lr-schedule" { #expect(table.contains("| Medium / FastCLIP-v1 |") && table.contains("24.87 (0.13)")) }
+        // Each study states the paper's claims it mirrors, with a verdict per claim.
+        let findings = try String(contentsOfFile: base + "/out/findings.md", encoding: .utf8)
+        #expect(findings.contains("## 1. ") && findings.contains("(smoke preset)") && findings.contains("Rule (fixed before the runs)"), "\(findings)")
         if name == "fastclip-vs-openclip" {
             let speedup = try String(contentsOfFile: base + "/out/speedup.md", encoding: .utf8)
             #expect(["| 64 (1) |", "| 512 (8) |", "1.74×"].allSatisfy(speedup.contains), "\(speedup)")
@@ -106,6 +129,18 @@ struct StudyTests {
             for r in rows {
                 let o = Double(r["openclip_final"]!)!, f = Double(r["fastclip_final"]!)!, gap = Double(r["gap_points"]!)!
                 #expect(o > 0 && f > 0 && abs(gap - 100 * (f - o)) < 1e-9, "\(r)")
+            }
+        }
+        if name == "fcco-regime" {
+            // One gap per pair and epochs level, equal to the paired final eval means' difference in points.
+            let gaps = try csvRows(base + "/out/gaps.csv"), runs = try csvRows(base + "/out/runs.csv")
+            #expect(gaps.count == 10 && Set(gaps.map { $0["epochs"]! }) == ["2", "4", "8", "16", "32"], "\(gaps)")
+            func final(_ variant: String) -> Double { Double(runs.last { $0["variant"] == variant }!["eval_mean"]!)! }
+            for g in gaps where g["pair"] == "FastCLIP-v3 − OpenCLIP" {
+                let e = g["epochs"]!
+                #expect(abs(Double(g["gap_points"]!)! - 100 * (final("FastCLIP-v3 / E=\(e)") - final("OpenCLIP / E=\(e)"))) < 1e-9, "\(g)")
+                // Smoke: 4,096 samples at batch 64, so batch/data = epochs · 64 / 4,096.
+                #expect(abs(Double(g["batch_over_data"]!)! - Double(e)! * 64 / 4096) < 1e-12, "\(g)")
             }
         }
         if name == "gradient-reduction" {

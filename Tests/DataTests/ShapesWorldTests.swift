@@ -351,7 +351,7 @@ struct ShapesWorldTests {
         #expect(tasks.map(\.name) == ["shape", "colour", "count", "position"])
         for task in tasks {
             #expect(task.scenes.count == 12 * task.classNames.count && task.labels.count == task.scenes.count)
-            #expect(task.templates.count >= 4 && task.templates.allSatisfy { $0.contains("{}") })
+            #expect(task.promptsPerClass >= 9 && task.classPrompts.allSatisfy { $0.count == task.promptsPerClass && Set($0).count == $0.count })
             #expect(Set(task.labels) == Set(task.classNames.indices))
             #expect(abs(task.chanceAccuracy - 1 / Double(task.classNames.count)) < 1e-12)
             for (scene, label) in zip(task.scenes, task.labels) {
@@ -383,11 +383,38 @@ struct ShapesWorldTests {
         let more = world.zeroShotTasks(examplesPerClass: 15)
         #expect(Array(more[0].scenes[0..<12]) == Array(tasks[0].scenes[0..<12]))
         #expect(world.zeroShotTasks(examplesPerClass: 12)[3].scenes == tasks[3].scenes)
-        // Prompts fill the template and fix the article.
+        // Prompts are canonical noun phrases with the article fixed, the class's attribute in every one.
         let colour = tasks[1]
         let orange = colour.classNames.firstIndex(of: "orange")!
-        #expect(colour.prompts(for: orange).contains("an orange shape."))
-        #expect(tasks[0].prompts(for: 0).first == "a circle.")
+        #expect(colour.prompts(for: orange).contains("an orange circle"))
+        #expect(tasks[0].prompts(for: 0).first == "a red circle")
+        #expect(tasks[2].prompts(for: 2).contains("three blue stars") && tasks[2].prompts(for: 0).contains("a blue star"))
+        #expect(tasks[3].prompts(for: 0).allSatisfy { $0.hasSuffix(" at the top left") })
+        for task in tasks {
+            for label in task.classNames.indices {
+                // One object is "a" or "an" in the captions, never "one".
+                let name = task.name == "count" && label == 0 ? "a" : task.classNames[label]
+                #expect(task.prompts(for: label).allSatisfy { name == "a" ? $0.hasPrefix("a ") || $0.hasPrefix("an ") : true })
+                #expect(name == "a" || task.prompts(for: label).allSatisfy { " \($0) ".contains(" \(name) ") || " \($0) ".contains(" \(name)s ") }, "\(task.name) \(name)")
+            }
+        }
+    }
+
+    @Test("Zero-shot prompts use only words the training captions use")
+    func promptsInCaptionVocabulary() {
+        let big = ShapesWorld(ShapesWorld.Configuration(seed: 3, count: 4000))
+        var words = Set<String>()
+        for i in 0..<big.count {
+            for w in big.caption(i).split(whereSeparator: { $0 == " " || $0 == "," || $0 == "." }) { words.insert(String(w)) }
+        }
+        for task in big.zeroShotTasks(examplesPerClass: 1) {
+            for label in task.classNames.indices {
+                for prompt in task.prompts(for: label) {
+                    let unseen = prompt.split(separator: " ").map(String.init).filter { !words.contains($0) }
+                    #expect(unseen.isEmpty, "\(task.name) prompt '\(prompt)': \(unseen) never appear in 4,000 training captions")
+                }
+            }
+        }
     }
 
     @Test("Retrieval set: distinct scenes with their clean captions")
