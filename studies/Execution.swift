@@ -151,11 +151,28 @@ func studyExecutor(defaultRanks: Int, threads: Int?, jobs: Int = 1) -> RunExecut
     }
 }
 
+/// The `clip` executable beside this one, and its modification date, found at the first use: the
+/// `study` command reads it when it starts, since once a rebuild replaces this executable's file
+/// /proc/self/exe names a deleted file (`…/study (deleted)`).
+let clipExecutable: (path: String, modified: Date?) = {
+    var own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    if own.hasSuffix(" (deleted)") { own.removeLast(" (deleted)".count) }
+    let path = URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("clip").path
+    return (path, modificationDate(path))
+}()
+
+func modificationDate(_ path: String) -> Date? { (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date }
+
 /// Runs the `clip` executable next to this one (its standard output and error into the file
 /// `output` when given); throws naming `what` on failure.
 func runClip(_ arguments: [String], what: String, output: String? = nil) throws {
-    let clip = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("clip").path
-    guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: what, reason: "\(clip) not found: runs under mpirun need the clip executable next to study; build it with `swift build --product clip` (or `swift build -c release` for .build/release)") }
+    let clip = clipExecutable.path
+    guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: what, reason: "\(clip) not found: runs under mpirun or --jobs need the clip executable next to study; build it with `swift build --product clip` (or `swift build -c release` for .build/release)") }
+    guard modificationDate(clip) == clipExecutable.modified else {
+        throw SettingsError(
+            key: what, reason: "\(clip) changed since this study started (rebuilt?), so its next runs would come from another build than its first; "
+                + "rerun the study (its finished runs stay cached), or run studies from a copy of the executables when rebuilding beside them")
+    }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: clip)
     p.arguments = arguments

@@ -45,6 +45,7 @@ struct StudyCommand: ParsableCommand {
     }
 
     func run() throws {
+        _ = clipExecutable  // found now, before a rebuild could replace either executable
         if name == "list" {
             for d in registry {
                 print("\(d.study.name): \(d.study.title)\n    mirrors \(d.study.mirrors); \(d.study.variants.count) variants")
