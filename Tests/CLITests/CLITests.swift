@@ -36,7 +36,7 @@ func runClip(_ arguments: [String]) throws -> (status: Int32, out: String, err: 
 struct CLITests {
     @Test("Invalid options fail with a message naming the option and the allowed range", arguments: [
         (["train", "--batch-size", "1"], "--batch-size"),
-        (["train", "--model", "huge"], "nano, tiny, small"),
+        (["train", "--model", "huge"], "nano, micro, tiny, small"),
         (["train", "--data", "imagenet"], "--data"),
         (["train", "--lr", "-1"], "--lr"),
         (["train", "--optimizer", "sgd"], "--optimizer"),

@@ -121,7 +121,7 @@ struct TrainerTests {
         do { try c.validate(); Issue.record("accepted --data imagenet") } catch { #expect("\(error)".contains("--data")) }
         c = config(out: tempDir(), epochs: 1, count: 100, batch: 8)
         c.model = "huge"
-        do { try c.validate(); Issue.record("accepted --model huge") } catch { #expect("\(error)".contains("nano, tiny, small")) }
+        do { try c.validate(); Issue.record("accepted --model huge") } catch { #expect("\(error)".contains("nano, micro, tiny, small")) }
     }
 
     @Test("Every objective preset trains with finite numbers, and config.json records the resolved parts",
