@@ -65,11 +65,16 @@ struct StudyCommand: ParsableCommand {
         }
         if name == "findings" {
             var files: [(path: String, text: String)] = []
-            for d in registry {
+            var pending = ""
+            for d in registry where !d.claims.isEmpty {
                 let path = "\(figures)/\(d.study.name)/paper/findings.csv"
-                if let text = try? String(contentsOfFile: path, encoding: .utf8) { files.append((path, text)) } else { print("\(d.study.name): no \(path) yet") }
+                if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                    files.append((path, text))
+                } else {
+                    for c in d.claims { pending += "| \(d.study.name) | \(c.statement) | paper preset not yet run | – |\n" }
+                }
             }
-            let table = try Findings.overview(csvFiles: files)
+            let table = try Findings.overview(csvFiles: files) + pending
             try write("**Every finding of the paper presets** (from \(files.map(\.path).joined(separator: ", ")))\n\n" + table, "findings.md", in: figures)
             print(table)
             return

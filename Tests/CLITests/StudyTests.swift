@@ -89,6 +89,24 @@ struct StudyTests {
         #expect(quick.out.contains("Large / SogCLR: model tiny, data shapes:6144, 4 epochs × batch 128 = 192 steps, warm-up 20, lr 0.001"), "\(quick.out)")
     }
 
+    @Test("study findings gathers every paper preset's verdicts into one table and names the studies not yet run")
+    func findingsOverview() throws {
+        let root = NSTemporaryDirectory() + "study-findings-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root + "/optimizers/paper", withIntermediateDirectories: true)
+        let csv = """
+            study,claim,source,part,metric,seeds,mean,sd,low,high,verdict,paper
+            optimizers,AdamW ends above LAMB under FastCLIP-v3,§8.1,adamw − lamb,eval_mean,3,0.02,0.004,0.01,0.03,reproduced,
+            optimizers,AdamW ends above LAMB under FastCLIP-v3,§8.1,all,,nan,nan,nan,nan,nan,reproduced,
+
+            """
+        try csv.write(toFile: root + "/optimizers/paper/findings.csv", atomically: true, encoding: .utf8)
+        let r = try runStudy(["findings", "--figures", root])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("| optimizers | AdamW ends above LAMB under FastCLIP-v3 | adamw − lamb: +0.020 [+0.010, +0.030] | **reproduced** |"), "\(r.out)")
+        #expect(r.out.contains("| temperature-ablation | FastCLIP-v3 is the best temperature rule | paper preset not yet run | – |"), "\(r.out)")
+        #expect(FileManager.default.fileExists(atPath: root + "/findings.md"))
+    }
+
     @Test("study list names the studies; an unknown study or preset is refused")
     func listAndErrors() throws {
         let list = try runStudy(["list"])
