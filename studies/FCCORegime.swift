@@ -40,7 +40,7 @@ let fccoRegime = StudyDefinition(
                     Medium run); 3 seeds. No paper ran this; the claims are ClipLab's hypotheses, fixed before the runs.
                     """),
         ]),
-    figures: { _ in
+    figures: { _, _ in
         [
             Figure(
                 name: "gap", csv: "gaps.csv", title: "Final eval mean gained by the per-sample estimator at a fixed sample budget",

@@ -38,7 +38,7 @@ let fastclipVsOpenclip = StudyDefinition(
                 ]) { _, new in new },
                 regime: fastclipRegime),
         ]),
-    figures: { variants in
+    figures: { variants, preset in
         [
             Figure(
                 name: "learning-curves", csv: "summary.csv", title: "Held-out eval mean against samples seen", xLabel: "samples seen",

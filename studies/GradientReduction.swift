@@ -34,7 +34,7 @@ let gradientReductionStudy = StudyDefinition(
                 seeds: 3, ["data": "shapes:2048", "epochs": 2, "warmup": 10],
                 regime: "**Regime**: tiny at a per-rank batch of \(reductionLocalBatch) (the paper: 128 per GPU) on 2,048 pairs for 2 epochs, K = 1, 2, 4 ranks of one 2-core machine (the paper: 1, 2, 4 nodes of 4 GPUs); the last epoch's mean per step, 3 seeds. What differs: ranks share a machine and talk through shared memory, not a network."),
         ]),
-    figures: { _ in
+    figures: { _, _ in
         let bars = ["set key below"]
         return [
             Figure(

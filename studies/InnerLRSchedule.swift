@@ -52,8 +52,8 @@ let innerLRScheduleStudy = StudyDefinition(
                 ]) { _, new in new },
                 regime: innerLRRegime),
         ]),
-    figures: { variants in
-        [perEpochFigure(name: "eval-mean", metric: "eval_mean", title: "Held-out eval mean: cosine vs constant γ", yLabel: "eval_mean", variants: variants)]
+    figures: { variants, preset in
+        [perEpochFigure(name: "eval-mean", metric: "eval_mean", title: "Held-out eval mean: cosine vs constant γ", yLabel: "eval_mean", variants: variants, preset: preset)]
     },
     table: ResultsTable(
         caption: "Cosine against constant inner-LR schedules at the last epoch; the paper's CC3M (Medium) and CC12M (Large) numbers beside",

@@ -17,8 +17,8 @@ let optimizersStudy = StudyDefinition(
             // The paper's Medium regime by its ratios (PaperRegime.swift).
             .paper: PresetScale(seeds: 3, mediumPaperSettings, regime: mediumRegime),
         ]),
-    figures: { variants in
-        [perEpochFigure(name: "eval-mean", metric: "eval_mean", title: "Held-out eval mean: AdamW vs LAMB (FastCLIP-v3)", yLabel: "eval_mean", variants: variants)]
+    figures: { variants, preset in
+        [perEpochFigure(name: "eval-mean", metric: "eval_mean", title: "Held-out eval mean: AdamW vs LAMB (FastCLIP-v3)", yLabel: "eval_mean", variants: variants, preset: preset)]
     },
     table: ResultsTable(caption: "Optimizers under FastCLIP-v3 at the last epoch", columns: standardColumns),
     claims: [

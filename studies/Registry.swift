@@ -5,8 +5,8 @@ import Workbench
 /// A study with what it draws.
 struct StudyDefinition: Sendable {
     let study: Study
-    /// Figures over the output directory's CSV files, given the variants in order.
-    let figures: @Sendable ([String]) -> [Figure]
+    /// Figures over the output directory's CSV files, given the variants in order and the preset.
+    let figures: @Sendable ([String], StudyPreset) -> [Figure]
     let table: ResultsTable
     /// The paper's claims the study mirrors, each judged from runs.csv (findings.csv, findings.md).
     var claims: [Claim] = []
@@ -20,12 +20,14 @@ struct StudyDefinition: Sendable {
 
 let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy, fccoRegime]
 
-/// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant.
-func perEpochFigure(name: String, metric: String, title: String, yLabel: String, variants: [String], extra: [String] = []) -> Figure {
-    Figure(
+/// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant: a tic per
+/// epoch for the short presets, every 5 epochs for the paper's 30+.
+func perEpochFigure(name: String, metric: String, title: String, yLabel: String, variants: [String], preset: StudyPreset, extra: [String] = []) -> Figure {
+    let step = preset == .paper ? 5 : 1
+    return Figure(
         name: name, csv: "summary.csv", title: title, xLabel: "epoch", yLabel: yLabel,
         series: variants.map { Series(title: $0, filterColumn: "variant", filterValue: $0, x: "epoch", y: "\(metric)_mean", error: "\(metric)_sd") },
-        extra: ["set xtics 1", "set mxtics 1"] + extra)
+        extra: ["set xtics \(step)", "set mxtics \(step)"] + extra)
 }
 
 /// The held-out columns every study's table shows.

@@ -23,11 +23,11 @@ let temperatureAblation = StudyDefinition(
             // value beside the paper's.
             .paper: PresetScale(seeds: 3, mediumPaperSettings, regime: mediumRegime),
         ]),
-    figures: { variants in
+    figures: { variants, preset in
         [
-            perEpochFigure(name: "eval-mean", metric: "eval_mean", title: "Held-out eval mean by temperature rule", yLabel: "eval_mean", variants: variants),
+            perEpochFigure(name: "eval-mean", metric: "eval_mean", title: "Held-out eval mean by temperature rule", yLabel: "eval_mean", variants: variants, preset: preset),
             perEpochFigure(name: "temperature", metric: "temperature", title: "Temperature (mean over samples for v2)", yLabel: "τ",
-                           variants: variants, extra: ["set logscale y"]),
+                           variants: variants, preset: preset, extra: ["set logscale y"]),
         ]
     },
     table: ResultsTable(

@@ -101,7 +101,7 @@ struct StudyCommand: ParsableCommand {
             kept = ["runs.csv", "summary.csv"] + (try writeProvenance(runs, output: output.directory)) + (try d.collect?(runs, output.directory) ?? [])
         }
         let derived = try d.derive?(output.directory) ?? []
-        var files = derived + (try output.render(figures: d.figures(d.study.variants), table: d.table))
+        var files = derived + (try output.render(figures: d.figures(d.study.variants, StudyPreset(rawValue: preset)!), table: d.table))
         if !d.claims.isEmpty {
             let path = output.directory + "/runs.csv"
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw WorkbenchError.missing(what: path) }
