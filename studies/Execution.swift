@@ -87,6 +87,10 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
     if let v = try int("epochs") { c.epochs = v }
     if let b = try int("sampleBudget"), b > 0 {
         guard c.epochs >= 1, b % c.epochs == 0 else { throw SettingsError(key: "sampleBudget", reason: "\(b) is not a whole number of epochs of \(c.epochs)") }
+        let batch = try int("batchSize") ?? c.batchSize
+        guard b / c.epochs >= batch, (b / c.epochs) % batch == 0 else {
+            throw SettingsError(key: "sampleBudget", reason: "\(b) ÷ \(c.epochs) epochs = \(b / c.epochs) pairs is not a whole number of batches of \(batch)")
+        }
         c.data = "shapes:\(b / c.epochs)"
     }
     if let v = try int("batchSize") { c.batchSize = v }
@@ -161,6 +165,22 @@ let clipExecutable: (path: String, modified: Date?) = {
     return (path, modificationDate(path))
 }()
 
+/// The most recently modified Swift or C file of the training code under ./Sources (all but
+/// Workbench and Benchmarks), when the study runs in a checkout; nil elsewhere.
+func newestTrainingSource() -> (file: String, date: Date)? {
+    let fm = FileManager.default
+    guard let folders = try? fm.contentsOfDirectory(atPath: "Sources") else { return nil }
+    var newest: (file: String, date: Date)?
+    for folder in folders where !["Workbench", "Benchmarks"].contains(folder) {
+        guard let files = fm.enumerator(atPath: "Sources/" + folder) else { continue }
+        for case let f as String in files where f.hasSuffix(".swift") || f.hasSuffix(".c") || f.hasSuffix(".h") {
+            let path = "Sources/\(folder)/\(f)"
+            if let d = modificationDate(path), d > (newest?.date ?? .distantPast) { newest = (path, d) }
+        }
+    }
+    return newest
+}
+
 func modificationDate(_ path: String) -> Date? { (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date }
 
 /// Runs the `clip` executable next to this one (its standard output and error into the file
@@ -168,10 +188,18 @@ func modificationDate(_ path: String) -> Date? { (try? FileManager.default.attri
 func runClip(_ arguments: [String], what: String, output: String? = nil) throws {
     let clip = clipExecutable.path
     guard FileManager.default.isExecutableFile(atPath: clip) else { throw SettingsError(key: what, reason: "\(clip) not found: runs under mpirun or --jobs need the clip executable next to study; build it with `swift build --product clip` (or `swift build -c release` for .build/release)") }
-    guard modificationDate(clip) == clipExecutable.modified else {
+    guard let started = clipExecutable.modified else {
+        throw SettingsError(key: what, reason: "\(clip) was not there when this study started; rerun the study (its finished runs stay cached)")
+    }
+    guard modificationDate(clip) == started else {
         throw SettingsError(
             key: what, reason: "\(clip) changed since this study started (rebuilt?), so its next runs would come from another build than its first; "
                 + "rerun the study (its finished runs stay cached), or run studies from a copy of the executables when rebuilding beside them")
+    }
+    if let (file, date) = newestTrainingSource(), date > started {
+        throw SettingsError(
+            key: what, reason: "\(clip) is older than \(file), so it would train with other code than this study's cache ids name; "
+                + "rebuild it: `swift build -c release --product clip` (or `swift build --product clip` for a debug study)")
     }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: clip)

@@ -88,5 +88,5 @@ let innerLRRegime = """
     the same; γ_min 0.2 for cosine and constant γ alike (the paper's constant value is UNSURE, §3.2); wd 0.1; v2/iSogCLR τ_init \
     0.03, lr_τ 0.0133 per visit, ρ 7; 3 seeds. What differs: the data and evaluation (synthetic shapes; eval mean of held-out \
     zero-shot and retrieval instead of DataComp), the model (the paper: RN50 at Medium, ViT-B/32 at Large; here micro for both) \
-    and mini-batches holding 50× more of the data than the paper's.
+    and mini-batches holding 55× more of the data than the paper's.
     """

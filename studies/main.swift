@@ -142,30 +142,38 @@ struct StudyCommand: ParsableCommand {
         print("  \(samples) training samples in all")
     }
 
-    /// figures/<study> for the smoke and quick presets, figures/<study>/paper for the paper preset.
+    /// <figures>/<study> for the smoke and quick presets, <figures>/<study>/paper for the paper preset.
     func defaultOutput(study: String, preset: StudyPreset) -> String {
-        preset == .paper ? "figures/\(study)/paper" : "figures/\(study)"
+        preset == .paper ? "\(figures)/\(study)/paper" : "\(figures)/\(study)"
     }
 
     /// The code version runs are cached under: $CLIPLAB_CODE_VERSION, else git's tree ids of the
     /// code a run's results depend on (`trainingCodePaths`: Sources/ but for the figure and table
-    /// code of Workbench and the benchmarks, and studies/Execution.swift, which maps settings onto
-    /// the trainer), with "-dirty" when those paths have uncommitted changes; "unversioned" outside
-    /// git. So commits that touch only docs, figures, tables, findings or a study's declaration keep
-    /// the cache (a declaration's settings are in each run's id already).
+    /// code of Workbench and the benchmarks, studies/Execution.swift, which maps settings onto the
+    /// trainer, and Package.swift, whose flags the numerics depend on), with "-dirty-<hash>" when
+    /// those paths have uncommitted changes (the hash of the diff and of untracked files' names, so
+    /// two different sets of edits never share a cache entry); "unversioned" outside git. So commits
+    /// that touch only docs, figures, tables, findings or a study's declaration keep the cache (a
+    /// declaration's settings are in each run's id already).
     func codeVersion() -> String {
         if let v = ProcessInfo.processInfo.environment["CLIPLAB_CODE_VERSION"], !v.isEmpty { return v }
         guard let paths = trainingCodePaths(), let trees = git(["rev-parse"] + paths.map { "HEAD:" + $0 }) else { return "unversioned" }
-        let dirty = git(["status", "--porcelain", "--"] + paths.map { ":/" + $0 }).map { !$0.isEmpty } ?? true
-        return trees.split(separator: "\n").joined(separator: "+") + (dirty ? "-dirty" : "")
+        let pathspecs = paths.map { ":/" + $0 }
+        let status = git(["status", "--porcelain", "--"] + pathspecs) ?? "unknown"
+        let version = trees.split(separator: "\n").joined(separator: "+")
+        guard !status.isEmpty else { return version }
+        let diff = (git(["diff", "HEAD", "--"] + pathspecs) ?? "") + "\n" + status
+        return version + "-dirty-" + Settings().runID(codeVersion: diff)
     }
 
     /// The paths of the code runs depend on, relative to the repository's root: each committed
-    /// folder of Sources/ but Workbench and Benchmarks, and studies/Execution.swift; nil outside git.
+    /// folder of Sources/ but Workbench and Benchmarks, studies/Execution.swift and Package.swift;
+    /// nil outside git or when Sources/ lists nothing.
     func trainingCodePaths() -> [String]? {
-        guard let listing = git(["ls-tree", "--name-only", "HEAD", ":/Sources/"]) else { return nil }
+        guard let listing = git(["ls-tree", "--full-tree", "--name-only", "HEAD", "Sources/"]) else { return nil }
         let folders = listing.split(separator: "\n").map(String.init).filter { !["Sources/Workbench", "Sources/Benchmarks"].contains($0) }
-        return folders + ["studies/Execution.swift"]
+        guard !folders.isEmpty else { return nil }
+        return folders + ["studies/Execution.swift", "Package.swift"]
     }
 
     func git(_ arguments: [String]) -> String? {

@@ -17,8 +17,9 @@ public struct Contrast: Sendable, Hashable {
     /// The paper's value of the same contrast, as text ("+1.46 DataComp points"), or "" where
     /// the paper has none.
     public let paper: String
-    /// The smallest effect in the claimed direction that counts (see `Findings.verdict`), in
-    /// the metric's units: `Findings.margin` for accuracies and recalls.
+    /// The effect in the claimed direction that a *not reproduced* verdict must exclude (see
+    /// `Findings.verdict`), in the metric's units: `Findings.margin` for accuracies and recalls.
+    /// *Reproduced* needs only the direction.
     public let margin: Double
 
     public struct Term: Sendable, Hashable {
@@ -103,8 +104,9 @@ public struct Finding: Sendable, Hashable {
 }
 
 public enum Findings {
-    /// The default margin of the verdict rule: an effect in the claimed direction smaller than
-    /// this (0.005 = half a point of accuracy or recall) counts as no effect.
+    /// The default margin of the verdict rule: an interval entirely below it (0.005 = half a point
+    /// of accuracy or recall) excludes an effect of that size and reads *not reproduced*; an
+    /// interval entirely above 0 reads *reproduced* however small the effect.
     public static let margin = 0.005
 
     /// The rule, fixed before any study was run at its paper preset:
