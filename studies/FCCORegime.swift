@@ -61,15 +61,10 @@ let fccoRegime = StudyDefinition(
 /// and the batch/data ratio, from runs.csv's last epochs.
 func deriveFCCOGaps(in directory: String) throws -> [String] {
     let path = directory + "/runs.csv"
-    var final: [String: [Int: (epoch: Double, value: Double, samples: Double, steps: Double)]] = [:]
-    for row in try readTable(path) {
-        guard let variant = row["variant"] else { throw WorkbenchError.malformed(what: path, reason: "no column 'variant'") }
-        let seed = try integer(row, "seed", in: path), epoch = try number(row, "epoch", in: path)
-        if let old = final[variant]?[seed], old.epoch >= epoch { continue }
-        final[variant, default: [:]][seed] = (
-            epoch, try number(row, "eval_mean", in: path), try number(row, "samples_seen", in: path), try number(row, "step", in: path)
-        )
-    }
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw WorkbenchError.missing(what: path) }
+    // Each run's last epoch, as the findings read it.
+    let value = try Findings.finalValues(runsCSV: text, path: path, metric: "eval_mean")
+    let steps = try Findings.finalValues(runsCSV: text, path: path, metric: "step")
     var rows: [[Cell]] = []
     var md = "**Gain of the per-sample estimator at a fixed sample budget (points of final eval mean, mean ± sd of the seed-paired gap)**\n\n"
     md += "| epochs per sample | batch/data | " + fccoPairs.map { "\($0.0) − \($0.1)" }.joined(separator: " | ") + " |\n"
@@ -78,13 +73,13 @@ func deriveFCCOGaps(in directory: String) throws -> [String] {
         var cells: [String] = []
         var ratio = Double.nan
         for (a, b) in fccoPairs {
-            guard let x = final["\(a) / E=\(e)"], let y = final["\(b) / E=\(e)"] else { cells.append("–"); continue }
+            guard let x = value["\(a) / E=\(e)"], let y = value["\(b) / E=\(e)"] else { cells.append("–"); continue }
             let seeds = Set(x.keys).intersection(y.keys).sorted()
-            let gaps = seeds.map { 100 * (x[$0]!.value - y[$0]!.value) }
+            let gaps = seeds.map { 100 * (x[$0]! - y[$0]!) }
             let s = Summary(gaps)
             // At the last epoch samples = steps × batch and data = samples / epochs (whole batches), so
             // batch/data = epochs · samples / (steps · samples) = epochs / steps.
-            if let any = seeds.first { ratio = Double(e) / x[any]!.steps }
+            if let any = seeds.first, let n = steps["\(a) / E=\(e)"]?[any] { ratio = Double(e) / n }
             rows.append([.text("\(a) − \(b)"), .number(Double(e)), .number(ratio), .number(s.mean), .number(s.standardDeviation), .number(Double(s.count))])
             cells.append(String(format: "%+.2f ± %.2f", s.mean, s.standardDeviation))
         }
