@@ -77,6 +77,10 @@ let package = Package(
             name: "Objectives",
             dependencies: ["Compute", "Layers", "Collective", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: hotSwiftSettings),
+        // CLIPA's image and text token reduction strategies (which tokens a training stage keeps).
+        .target(
+            name: "TokenReduction",
+            dependencies: ["Compute", "Data"]),
         .target(name: "Workbench", dependencies: []),
         .target(
             name: "Collective",
@@ -114,6 +118,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["clip", "study", "Data", "Collective", "CLIP", "Workbench"]),
+        .testTarget(name: "TokenReductionTests", dependencies: ["TokenReduction", "Data", "Compute"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Data"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Collective", "Layers", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "Objectives", "TestSupport"]),

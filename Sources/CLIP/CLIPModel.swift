@@ -94,13 +94,15 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
 
     /// Allocates the activations for batches of up to `batch` pairs; the workspace is sealed.
     /// `memory` trades speed for memory in training (`.recompute`), or drops everything the
-    /// backward pass needs (`.inference`, for embedding and evaluation).
-    public func makeActivations(batch: Int, memory: ActivationMemory = .full) -> Activations {
+    /// backward pass needs (`.inference`, for embedding and evaluation). `keptImagePatches`
+    /// below the patch count makes them for an image mask that keeps that many patches per image
+    /// (every `forward` then passes the kept indices).
+    public func makeActivations(batch: Int, memory: ActivationMemory = .full, keptImagePatches: Int? = nil) -> Activations {
         let ws = Workspace<T>(memory: memory)
         let e = config.embedDimension
         let a = Activations(
             batch: batch, workspace: ws,
-            vision: vision.makeBuffers(batch: batch, workspace: ws),
+            vision: vision.makeBuffers(batch: batch, keptPatches: keptImagePatches, workspace: ws),
             text: text.makeBuffers(batch: batch, workspace: ws),
             imageFeatures: ws.allocate(batch * e, label: "features.image"),
             textFeatures: ws.allocate(batch * e, label: "features.text"))
@@ -108,11 +110,12 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
         return a
     }
 
-    /// Both towers forward on a full batch: images (B, 3, S, S) normalised, ids (B, T).
+    /// Both towers forward on a full batch: images (B, 3, S, S) normalised, ids (B, T), and with
+    /// masked activations the kept patch indices (B, K) of each image.
     /// Features land in `activations.imageFeatures` / `textFeatures` (unnormalised).
     @inlinable
-    public func forward(images: UnsafePointer<T>, ids: UnsafePointer<Int32>, activations a: Activations) {
-        vision.forward(images: images, features: a.imageFeatures, batch: a.batch, buffers: a.vision, params: store)
+    public func forward(images: UnsafePointer<T>, ids: UnsafePointer<Int32>, keptPatches: UnsafePointer<Int32>? = nil, activations a: Activations) {
+        vision.forward(images: images, features: a.imageFeatures, batch: a.batch, buffers: a.vision, params: store, kept: keptPatches)
         text.forward(ids: ids, features: a.textFeatures, batch: a.batch, buffers: a.text, params: store)
     }
 

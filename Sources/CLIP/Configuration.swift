@@ -2,7 +2,28 @@
 
 import Compute
 
-/// The vision tower: a ViT with class-token pooling.
+/// How the vision tower turns its last hidden state into one vector (before `ln_post`).
+public enum VisionPooling: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The class token's row (OpenCLIP's default, CLIPA's B and S towers: "tok").
+    case classToken = "class"
+    /// The mean over the patch tokens, class token excluded, then `ln_post` (CLIPA-v2's and the
+    /// JAX towers' "gap"; OpenCLIP's `pool_type='avg'` with the norm after pooling).
+    case average = "average"
+    /// The mean over every token including the class token, then `ln_post` (the PyTorch CLIPA-v1
+    /// L/16 "GAP" towers).
+    case averageWithClass = "average-with-class"
+}
+
+/// Where the vision tower's positional table comes from.
+public enum VisionPositional: String, Codable, Sendable, Hashable, CaseIterable {
+    /// A learned table (OpenCLIP's), initialised W^−½·N(0, 1).
+    case learned
+    /// The fixed 2-D sine–cosine code of the patch grid with a zero class-token row (CLIPA's JAX
+    /// towers; `PositionalTables.sinCos2D`), stored in the same parameter, never trained or decayed.
+    case sinCos2D = "sincos"
+}
+
+/// The vision tower: a ViT pooled at the class token (or, for CLIPA, by averaging).
 public struct VisionConfiguration: Codable, Sendable, Hashable {
     public var imageSize: Int
     public var patchSize: Int
@@ -10,6 +31,36 @@ public struct VisionConfiguration: Codable, Sendable, Hashable {
     public var layers: Int
     public var heads: Int
     public var mlpRatio: Int = 4
+    public var pool: VisionPooling = .classToken
+    public var positional: VisionPositional = .learned
+
+    public init(
+        imageSize: Int, patchSize: Int, width: Int, layers: Int, heads: Int, mlpRatio: Int = 4, pool: VisionPooling = .classToken,
+        positional: VisionPositional = .learned
+    ) {
+        self.imageSize = imageSize
+        self.patchSize = patchSize
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+        self.mlpRatio = mlpRatio
+        self.pool = pool
+        self.positional = positional
+    }
+
+    /// Reads checkpoints written before `pool` and `positional` existed as class-token pooling
+    /// with a learned table.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        imageSize = try c.decode(Int.self, forKey: .imageSize)
+        patchSize = try c.decode(Int.self, forKey: .patchSize)
+        width = try c.decode(Int.self, forKey: .width)
+        layers = try c.decode(Int.self, forKey: .layers)
+        heads = try c.decode(Int.self, forKey: .heads)
+        mlpRatio = try c.decodeIfPresent(Int.self, forKey: .mlpRatio) ?? 4
+        pool = try c.decodeIfPresent(VisionPooling.self, forKey: .pool) ?? .classToken
+        positional = try c.decodeIfPresent(VisionPositional.self, forKey: .positional) ?? .learned
+    }
 
     /// Patches per side.
     public var grid: Int { imageSize / patchSize }
@@ -25,6 +76,15 @@ public struct TextConfiguration: Codable, Sendable, Hashable {
     public var layers: Int
     public var heads: Int
     public var mlpRatio: Int = 4
+
+    public init(contextLength: Int, vocabularySize: Int, width: Int, layers: Int, heads: Int, mlpRatio: Int = 4) {
+        self.contextLength = contextLength
+        self.vocabularySize = vocabularySize
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+        self.mlpRatio = mlpRatio
+    }
 }
 
 /// A CLIP model's architecture. Encoded into every checkpoint's metadata.
@@ -91,6 +151,8 @@ public struct CLIPConfiguration: Codable, Sendable, Hashable {
         try require(vision.heads > 0 && vision.width % vision.heads == 0, "vision.width \(vision.width) must be divisible by vision.heads \(vision.heads)")
         try require(text.heads > 0 && text.width % text.heads == 0, "text.width \(text.width) must be divisible by text.heads \(text.heads)")
         try require(vision.layers >= 1 && text.layers >= 1, "each tower needs at least one layer")
+        try require(vision.positional != .sinCos2D || (vision.width % 4 == 0 && vision.width >= 8),
+                    "vision.positional sincos needs vision.width to be a multiple of 4 and ≥ 8, got \(vision.width)")
         try require(text.contextLength >= 2, "text.contextLength must be ≥ 2 (start and end of text)")
         try require(text.vocabularySize >= 3, "text.vocabularySize must be ≥ 3")
     }

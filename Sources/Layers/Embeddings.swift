@@ -35,31 +35,36 @@ public struct PatchEmbedding: Sendable {
         store.initialize(weight, .uniform(bound: 1 / Double(patchDimension).squareRoot()), seed: seed)
     }
 
-    /// The unfolded patches (B·P, 3·p·p), kept for the weight gradient.
-    public func makeColumns<T>(batch: Int, workspace: Workspace<T>, label: String) -> UnsafeMutablePointer<T> {
-        workspace.allocate(batch * patches * patchDimension, label: label + ".cols")
+    /// The unfolded patches (B·K, 3·p·p), kept for the weight gradient; K = P unless a mask keeps fewer.
+    public func makeColumns<T>(batch: Int, keptPatches: Int? = nil, workspace: Workspace<T>, label: String) -> UnsafeMutablePointer<T> {
+        workspace.allocate(batch * (keptPatches ?? patches) * patchDimension, label: label + ".cols")
     }
 
-    /// - images: (B, 3, S, S); columns: (B·P, 3·p·p) written; y: (B·P, W) overwritten.
+    /// - images: (B, 3, S, S); columns: (B·K, 3·p·p) written; y: (B·K, W) overwritten.
+    /// With `kept` (B, K) patch indices, only those patches are unfolded and embedded (a mask);
+    /// without, K = P.
     @inlinable
     public func forward<T: Scalar>(
         images: UnsafePointer<T>, columns: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int,
-        params: ParameterStore<T>
+        params: ParameterStore<T>, kept: UnsafePointer<Int32>? = nil, keptPatches: Int? = nil
     ) {
-        unfold(images, columns, batch: batch)
+        let k = keptPatches ?? patches
+        unfold(images, columns, batch: batch, kept: kept, keptPatches: k)
         gemm(
-            transB: true, m: batch * patches, n: width, k: patchDimension, a: columns, lda: patchDimension,
+            transB: true, m: batch * k, n: width, k: patchDimension, a: columns, lda: patchDimension,
             b: params.value(weight), ldb: patchDimension, beta: 0, c: y, ldc: width)
     }
 
     /// Accumulates dW += dyᵀ·cols, and, when `dImages` is given, the image gradient (fold of dy·W).
-    /// - dy: (B·P, W); dColumns: (B·P, 3·p·p) scratch, needed only with `dImages`.
+    /// - dy: (B·K, W) for the K patches per image the forward embedded (`keptPatches`, default P);
+    ///   dColumns: (B·P, 3·p·p) scratch, needed only with `dImages` (which needs K = P).
     @inlinable
     public func backward<T: Scalar>(
         _ dy: UnsafePointer<T>, columns: UnsafePointer<T>, batch: Int, params: ParameterStore<T>,
-        dImages: UnsafeMutablePointer<T>? = nil, dColumns: UnsafeMutablePointer<T>? = nil
+        dImages: UnsafeMutablePointer<T>? = nil, dColumns: UnsafeMutablePointer<T>? = nil, keptPatches: Int? = nil
     ) {
-        let rows = batch * patches
+        let rows = batch * (keptPatches ?? patches)
+        precondition(dImages == nil || rows == batch * patches, "PatchEmbedding.backward: the image gradient needs every patch")
         gemm(
             transA: true, m: width, n: patchDimension, k: rows, a: dy, lda: width, b: columns, ldb: patchDimension,
             beta: 1, c: params.grad(weight), ldc: patchDimension)
@@ -72,21 +77,26 @@ public struct PatchEmbedding: Sendable {
         }
     }
 
-    /// Copies each patch of `images` (B, 3, S, S) into a row of `columns` (B·P, 3·p·p).
+    /// Copies each patch of `images` (B, 3, S, S) into a row of `columns` (B·K, 3·p·p): every
+    /// patch in row-major order, or with `kept` (B, K) the listed patches of each image.
     @inlinable
-    public func unfold<T: Scalar>(_ images: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, batch: Int) {
-        let s = imageSize, p = patchSize, g = grid, k = patchDimension, ch = channels
+    public func unfold<T: Scalar>(
+        _ images: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, batch: Int, kept: UnsafePointer<Int32>? = nil,
+        keptPatches: Int? = nil
+    ) {
+        let s = imageSize, p = patchSize, g = grid, k = patchDimension, ch = channels, n = keptPatches ?? patches
+        precondition(kept != nil || n == patches, "PatchEmbedding.unfold: \(n) of \(patches) patches needs the kept indices")
         Threads.parallelFor(batch, grain: 1) { range in
             for b in range {
                 let image = images + b * ch * s * s
-                for gy in 0..<g {
-                    for gx in 0..<g {
-                        let row = columns + ((b * g + gy) * g + gx) * k
-                        for c in 0..<ch {
-                            for ky in 0..<p {
-                                let src = image + (c * s + gy * p + ky) * s + gx * p
-                                (row + (c * p + ky) * p).update(from: src, count: p)
-                            }
+                for i in 0..<n {
+                    let patch = kept.map { Int($0[b * n + i]) } ?? i
+                    let gy = patch / g, gx = patch % g
+                    let row = columns + (b * n + i) * k
+                    for c in 0..<ch {
+                        for ky in 0..<p {
+                            let src = image + (c * s + gy * p + ky) * s + gx * p
+                            (row + (c * p + ky) * p).update(from: src, count: p)
                         }
                     }
                 }
@@ -161,10 +171,11 @@ public struct PositionalEmbedding: Sendable {
     public let width: Int
     public let weight: ParameterView  // (T, C)
 
-    public init(_ name: String, tokens: Int, width: Int, layout: inout ParameterLayout) {
+    /// `decay: false` keeps the table out of weight decay (a fixed table that takes no gradient).
+    public init(_ name: String, tokens: Int, width: Int, decay: Bool? = nil, layout: inout ParameterLayout) {
         self.tokens = tokens
         self.width = width
-        weight = layout.add(name, shape: [tokens, width])
+        weight = layout.add(name, shape: [tokens, width], decay: decay)
     }
 
     /// x[b, t, :] += P[t, :] in place. x: (B, T, C).

@@ -1,0 +1,43 @@
+// CLIPA's compute accounting: a configuration small enough to count by hand, and the CLIPA towers
+// at the resolutions and text lengths of the spec's table (§A5.5), which the papers' figures use.
+
+import CLIP
+import Testing
+
+@Suite("Compute accounting (multiply–accumulates)")
+struct ComputeAccountingTests {
+    @Test("A one-layer tower counted by hand")
+    func handCounted() {
+        // 8 px, patch 4: 4 patches + class = 5 tokens of width 4, MLP ratio 4.
+        // Layer: q, k, v, out 4·5·16 = 320; MLP 2·4·5·16 = 640; scores and mix 2·25·4 = 200.
+        // Patch embedding: 4 patches × 48 inputs × 4 outputs = 768.
+        let v = VisionConfiguration(imageSize: 8, patchSize: 4, width: 4, layers: 1, heads: 1)
+        #expect(ComputeAccounting.imageMACs(v) == 320 + 640 + 200 + 768)
+        // Two kept patches: 3 tokens. 4·3·16 + 8·3·16 + 2·9·4 = 192 + 384 + 72; embedding 2·48·4 = 384.
+        #expect(ComputeAccounting.imageMACs(v, keptPatches: 2) == 192 + 384 + 72 + 384)
+        // Text: 3 tokens, width 4, 2 layers, MLP ratio 2: per layer (4 + 4)·3·16 + 2·9·4 = 384 + 72.
+        let t = TextConfiguration(contextLength: 3, vocabularySize: 10, width: 4, layers: 2, heads: 1, mlpRatio: 2)
+        #expect(ComputeAccounting.textMACs(t) == 2 * (384 + 72))
+    }
+
+    @Test("CLIPA's towers give the spec's GMACs per sample")
+    func clipaTowers() {
+        func vit(_ width: Int, _ layers: Int, patch: Int = 16) -> VisionConfiguration {
+            VisionConfiguration(imageSize: 224, patchSize: patch, width: width, layers: layers, heads: 1)
+        }
+        func g(_ x: Double) -> Double { (x / 1e9 * 100).rounded() / 100 }
+        let b16 = vit(768, 12), l16 = vit(1024, 24), s16 = vit(384, 12), h14 = vit(1280, 32, patch: 14)
+        #expect(g(ComputeAccounting.imageMACs(b16)) == 17.56)
+        #expect(g(ComputeAccounting.imageMACs(b16, imageSize: 112)) == 4.32)
+        #expect(g(ComputeAccounting.imageMACs(b16, imageSize: 64)) == 1.46)
+        #expect(g(ComputeAccounting.imageMACs(l16)) == 61.55)
+        #expect(g(ComputeAccounting.imageMACs(l16, imageSize: 96)) == 11.27)
+        #expect(g(ComputeAccounting.imageMACs(s16, imageSize: 160)) == 2.27)
+        #expect(abs(ComputeAccounting.imageMACs(h14) / 1e9 - 167.3) < 0.05)
+        let textB = TextConfiguration(contextLength: 32, vocabularySize: 10, width: 512, layers: 12, heads: 8)
+        #expect(g(ComputeAccounting.textMACs(textB)) == 1.22)
+        #expect(g(ComputeAccounting.textMACs(textB, length: 16)) == 0.61)
+        let textH = TextConfiguration(contextLength: 32, vocabularySize: 10, width: 1024, layers: 24, heads: 16)
+        #expect(g(ComputeAccounting.textMACs(textH)) == 9.71)
+    }
+}
