@@ -88,7 +88,7 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Training",
-            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Data"],
+            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Data", "TokenReduction"],
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Benchmarks",
@@ -121,6 +121,6 @@ let package = Package(
         .testTarget(name: "TokenReductionTests", dependencies: ["TokenReduction", "Data", "Compute"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Data"]),
         .testTarget(name: "ObjectivesTests", dependencies: ["Objectives", "Collective", "Layers", "Compute", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "Objectives", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "Objectives", "TokenReduction", "TestSupport"]),
     ]
 )

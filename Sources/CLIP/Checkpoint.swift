@@ -44,6 +44,72 @@ extension CLIPModel {
         for v in store.layout.views { try file.copy(v.name, into: store.value(v)) }
     }
 
+    /// Loads parameters like `load(from:)`, except that positional tables made for another patch
+    /// grid or text length are resized to this model's (CLIPA's step between its pre-training at
+    /// reduced tokens and its fine-tuning at full length):
+    ///
+    /// - `visual.positional_embedding` (1 + g₀², W) → (1 + g², W): the class row is kept and the
+    ///   patch rows resized bicubically with antialiasing (OpenCLIP's `resize_pos_embed`), or,
+    ///   when this model's table is the fixed sine–cosine code, recomputed for its grid;
+    /// - `positional_embedding` (L₀, W) → (L, W): linear interpolation (CLIPA's
+    ///   `resize_text_pos_embed`).
+    ///
+    /// Returns the names of the resized tensors. Any other difference is an error, as in `load`.
+    @discardableResult
+    public func load(from path: String, resizingPositional: Bool) throws -> [String] {
+        guard resizingPositional else {
+            try load(from: path)
+            return []
+        }
+        let file = try SafetensorsFile(path: path)
+        var problems: [String] = []
+        var resized: [String] = []
+        let visual = "visual.positional_embedding", text = "positional_embedding"
+        let expected = Set(store.layout.views.map(\.name))
+        for name in file.entries.keys.sorted() where !expected.contains(name) {
+            problems.append("unexpected tensor '\(name)' \(file.entries[name]!.shape)")
+        }
+        for v in store.layout.views {
+            guard let e = file.entries[v.name] else {
+                problems.append("missing tensor '\(v.name)' \(v.shape)")
+                continue
+            }
+            if e.dtype != "F32" && e.dtype != "F64" { problems.append("tensor '\(v.name)' has dtype \(e.dtype); expected F32 or F64") }
+            guard e.shape != v.shape else { continue }
+            let width = v.shape.last ?? 0
+            if v.name == visual, e.shape.count == 2, e.shape[1] == width {
+                let g0 = Int(Double(e.shape[0] - 1).squareRoot().rounded())
+                if g0 * g0 == e.shape[0] - 1 { resized.append(v.name); continue }
+            }
+            if v.name == text, e.shape.count == 2, e.shape[1] == width, e.shape[0] >= 1 {
+                resized.append(v.name)
+                continue
+            }
+            problems.append("tensor '\(v.name)' has shape \(e.shape); the model expects \(v.shape)")
+        }
+        if !problems.isEmpty { throw CheckpointError.mismatch(path: path, problems: problems) }
+        for v in store.layout.views where !resized.contains(v.name) { try file.copy(v.name, into: store.value(v)) }
+        for name in resized {
+            let v = store.view(name), from = file.entries[name]!.shape[0], width = v.shape[1], to = v.shape[0]
+            let source = try file.doubles(name)
+            var table: [Double]
+            if name == visual {
+                let g0 = Int(Double(from - 1).squareRoot().rounded()), g = config.vision.grid
+                if config.vision.positional == .sinCos2D {
+                    vision.writeSinCosTable(store)
+                    continue
+                }
+                table = Array(source[0..<width])
+                table += PositionalTables.resizeBicubic(Array(source[width...]), from: g0, to: g, width: width)
+            } else {
+                table = PositionalTables.resizeLinear(source, from: from, to: to, width: width)
+            }
+            let p = store.value(v)
+            for i in 0..<table.count { p[i] = T(table[i]) }
+        }
+        return resized
+    }
+
     /// Builds a model from the configuration stored in a checkpoint's metadata and loads it.
     public static func load(from path: String) throws -> CLIPModel {
         let file = try SafetensorsFile(path: path)

@@ -49,24 +49,37 @@ public enum TextTokenReduction: String, Sendable, Hashable, Codable, CaseIterabl
             let kept = Self.syntaxKept(tags: tagger.tag(words), slots: slots)
             return tokenizer.tokenize(kept.map { words[$0] }.joined(separator: " "), contextLength: length)
         case .random, .shuffle, .block:
-            var content = tokenizer.encode(caption)
-            if content.count > slots {
-                let rng = CounterRNG(seed: seed, stream: Self.stream &+ UInt64(epoch))
-                let base = UInt64(sample) << 16
-                if self == .block {
-                    let start = rng.integer(below: content.count - slots + 1, base)
-                    content = Array(content[start..<(start + slots)])
-                } else {
-                    var order = Array(content.indices)
-                    for i in 0..<slots { order.swapAt(i, i + rng.integer(below: content.count - i, base + UInt64(i))) }
-                    let chosen = self == .random ? order[0..<slots].sorted() : Array(order[0..<slots])
-                    content = chosen.map { content[$0] }
-                }
-            }
-            var ids = [tokenizer.startOfText] + content + [tokenizer.endOfText]
-            ids += repeatElement(0, count: length - ids.count)
-            return ids
+            return reduce(
+                content: tokenizer.encode(caption), length: length, startOfText: tokenizer.startOfText, endOfText: tokenizer.endOfText,
+                seed: seed, epoch: epoch, sample: sample)
         }
+    }
+
+    /// The row of already-encoded caption ids `content` (no specials) for `random`, `shuffle` and
+    /// `block`: when longer than length − 2, the strategy's draw for (seed, epoch, sample) picks
+    /// what stays; then `[start] + content + [end]`, right-padded with 0.
+    public func reduce(
+        content: [Int32], length: Int, startOfText: Int32, endOfText: Int32, seed: UInt64, epoch: Int, sample: Int
+    ) -> [Int32] {
+        precondition(self == .random || self == .shuffle || self == .block, "TextTokenReduction.reduce: \(rawValue) works on words, not ids")
+        let slots = length - 2
+        var content = content
+        if content.count > slots {
+            let rng = CounterRNG(seed: seed, stream: Self.stream &+ UInt64(epoch))
+            let base = UInt64(sample) << 16
+            if self == .block {
+                let start = rng.integer(below: content.count - slots + 1, base)
+                content = Array(content[start..<(start + slots)])
+            } else {
+                var order = Array(content.indices)
+                for i in 0..<slots { order.swapAt(i, i + rng.integer(below: content.count - i, base + UInt64(i))) }
+                let chosen = self == .random ? order[0..<slots].sorted() : Array(order[0..<slots])
+                content = chosen.map { content[$0] }
+            }
+        }
+        var ids = [startOfText] + content + [endOfText]
+        ids += repeatElement(0, count: length - ids.count)
+        return ids
     }
 
     /// The positions of the words syntax masking keeps, ascending: a stable sort by class (nouns

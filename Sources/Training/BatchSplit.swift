@@ -80,15 +80,21 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
         /// Where `fill` puts the shard's inputs: (b, 3, S, S) normalised images and (b, T) token ids.
         public let images: AlignedBuffer<Float>
         public let tokenIDs: AlignedBuffer<Int32>
+        /// (b, K) the kept patches of each image, when the step masks images.
+        public let keptPatches: AlignedBuffer<Int32>?
         let dImage: AlignedBuffer<Float>  // (b, E)
         let dText: AlignedBuffer<Float>  // (b, E)
         var statistics = ObjectiveStepStatistics()
 
-        init(index: Int, model: CLIPModel<Float>, batch: Int, memory: ActivationMemory, objective: DistributedObjective<Float>) {
+        init(
+            index: Int, model: CLIPModel<Float>, batch: Int, memory: ActivationMemory, objective: DistributedObjective<Float>,
+            keptImagePatches: Int?
+        ) {
             self.index = index
             self.model = model
             self.objective = objective
-            activations = model.makeActivations(batch: batch, memory: memory)
+            activations = model.makeActivations(batch: batch, memory: memory, keptImagePatches: keptImagePatches)
+            keptPatches = keptImagePatches.map { AlignedBuffer(count: batch * $0) }
             let c = model.config, e = c.embedDimension, s = c.vision.imageSize
             images = AlignedBuffer(count: batch * 3 * s * s)
             tokenIDs = AlignedBuffer(count: batch * c.text.contextLength)
@@ -109,10 +115,11 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
 
     /// - model: the model whose gradients receive the sum (shard 0 runs on it);
     /// - batch: samples per step, split into `threads` equal shards;
-    /// - objective, reduction, datasetCount, epochs, adam: as for `DistributedObjective`.
+    /// - objective, reduction, datasetCount, epochs, adam: as for `DistributedObjective`;
+    /// - keptImagePatches: the patches an image mask keeps (nil: no mask).
     public init(
         model: CLIPModel<Float>, threads: Int, batch: Int, memory: ActivationMemory, objective: ObjectiveConfiguration,
-        reduction: GradientReduction, datasetCount: Int, epochs: Int, adam: AdamHyperparameters
+        reduction: GradientReduction, datasetCount: Int, epochs: Int, adam: AdamHyperparameters, keptImagePatches: Int? = nil
     ) throws {
         precondition(threads >= 2 && batch % threads == 0, "BatchSplitStep: \(batch) samples do not split over \(threads) threads")
         self.threads = threads
@@ -126,7 +133,7 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
             let o = try DistributedObjective<Float>(
                 objective, reduction: reduction, communicator: comms[t], globalBatch: batch, dimension: model.config.embedDimension,
                 datasetCount: datasetCount, epochs: epochs, adam: adam)
-            shards.append(Shard(index: t, model: m, batch: batch / threads, memory: memory, objective: o))
+            shards.append(Shard(index: t, model: m, batch: batch / threads, memory: memory, objective: o, keptImagePatches: keptImagePatches))
         }
         self.shards = shards
     }
@@ -158,7 +165,8 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
 
     /// One step's forward, objective and backward over `ids` (the batch's global sample ids, in
     /// order; shard t takes positions t·b ..< (t+1)·b). `fill(shard, ids)` writes the shard's
-    /// normalised images and token ids into `shard.images` / `shard.tokenIDs`; it runs on the
+    /// normalised images and token ids into `shard.images` / `shard.tokenIDs` (and with a mask the
+    /// kept patches into `shard.keptPatches`); it runs on the
     /// shard's thread. On return the model's gradients hold the sum over shards of the parameter
     /// gradients (zeroed first), without the logit scale's objective gradient, which the result's
     /// `logitScaleGradient` gives (global, to be added once). Statistics are global.
@@ -192,7 +200,7 @@ public final class BatchSplitStep: EmbeddingLanes, @unchecked Sendable {
             let filling = ContinuousClock.now
             try fill(shard, mine)
             if t == 0 { clock.fill = elapsedSeconds(since: filling) }
-            m.forward(images: shard.images.pointer, ids: shard.tokenIDs.pointer, activations: a)
+            m.forward(images: shard.images.pointer, ids: shard.tokenIDs.pointer, keptPatches: shard.keptPatches.map { UnsafePointer($0.pointer) }, activations: a)
             shard.statistics = try Profiler.shared.measure(.loss) {
                 try shard.objective.step(
                     imageFeatures: a.imageFeatures, textFeatures: a.textFeatures, ids: mine, logitScale: logitScale, epoch: epoch,

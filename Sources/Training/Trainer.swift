@@ -12,6 +12,7 @@ import Data
 import Foundation
 import Layers
 import Objectives
+import TokenReduction
 
 /// What a finished run reports.
 public struct TrainingSummary: Sendable {
@@ -47,8 +48,17 @@ public final class Trainer {
     var groups: [ParameterGroup]
     let logitScaleGroup: Int?
     let schedule: CosineSchedule
-    /// Pre-tokenised training captions, (count, context).
-    let captionIDs: [Int32]
+    /// The training captions at this run's text length, reduced by its strategy (CLIPA).
+    let captions: TrainingCaptions
+    /// The image mask of this run (CLIPA, FLIP) and the patches it keeps per image (nil: every
+    /// patch of the training image, which a resize makes smaller).
+    let imageReduction: ImageTokenReduction
+    let keptPatches: Int?
+    let keptIDs: AlignedBuffer<Int32>  // (b, K) kept patch indices of this rank's samples (gemm mode)
+    /// Forward GMACs per training sample (CLIPA's convention) at this run's geometry.
+    public let trainingGMACsPerSample: Double
+    /// Evaluation sees whole images: a masked run evaluates in unmasked buffers of its own.
+    lazy var unmaskedActivations = model.makeActivations(batch: localBatch, memory: .inference)
     // Gemm mode's inputs and feature gradients (batch-split shards hold their own; then these
     // are one element each).
     let images: AlignedBuffer<Float>  // (b, 3, S, S) this rank's images
@@ -79,7 +89,13 @@ public final class Trainer {
     /// is the wall time of the row's held-out evaluation (NaN when the row has none).
     public static let metricColumns = ["epoch", "step", "samples_seen", "loss", "surrogate", "batch_contrastive"] + evalMetricNames
         + ["eval_mean", "temperature", "temperature_min", "temperature_max", "gamma", "log_u_mean", "log_u_min", "log_u_max",
-           "lr", "lr_tau"] + timingColumns + ["eval_seconds", "seconds"]
+           "lr", "lr_tau"] + timingColumns + computeColumns + ["eval_seconds", "seconds"]
+
+    /// CLIPA's compute accounting (`ComputeAccounting`): forward multiply–accumulates per
+    /// training sample at this run's image geometry and text length (GMACs), their total over the
+    /// samples seen, and the epoch's training wall time without its evaluation (`train_seconds`,
+    /// NaN before training; samples/s = batch × steps per epoch / train_seconds).
+    public static let computeColumns = ["gmacs_per_sample", "compute_gmacs", "train_seconds"]
 
     /// The columns of steps.csv (one row per optimizer step).
     public static let stepColumns = ["epoch", "step", "loss", "surrogate", "batch_contrastive", "temperature", "gamma", "lr", "lr_tau"]
@@ -140,11 +156,19 @@ public final class Trainer {
             tokenizerKind = "trained"
         }
 
-        let modelConfig = CLIPConfiguration.preset(config.model, vocabularySize: tokenizer.vocabularySize)!
+        let modelConfig = try config.modelConfiguration(vocabularySize: tokenizer.vocabularySize)
         model = try CLIPModel<Float>(modelConfig)
         model.initialize(seed: config.seed)
         // s = ln(1/τ_init) (OpenCLIP's 0.07 unless the objective says otherwise).
         model.store.value(model.logitScale).pointee = Float(Foundation.log(1 / config.objective.temperatureInit))
+        if let source = config.initFrom, resumeFrom == nil {
+            let resized = try model.load(from: source, resizingPositional: true)
+            log.say("initialised from \(source)" + (resized.isEmpty ? "" : " (resized: \(resized.joined(separator: ", ")))"))
+        }
+        imageReduction = try config.parsedImageReduction()
+        keptPatches = imageReduction.masks ? try imageReduction.keptPatches(grid: modelConfig.vision.grid) : nil
+        trainingGMACsPerSample = (ComputeAccounting.imageMACs(modelConfig.vision, keptPatches: keptPatches)
+            + ComputeAccounting.textMACs(modelConfig.text)) / 1e9
         loader = EpochLoader(datasetCount: count, batchSize: config.batchSize, seed: config.seed)
         let adam = AdamHyperparameters(beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon)
         threadMode = try (config.threadMode ?? .auto).resolved(
@@ -154,19 +178,19 @@ public final class Trainer {
             // the same numbers as OpenCLIP's to rounding.
             let s = try BatchSplitStep(
                 model: model, threads: config.threads, batch: localBatch, memory: config.activationMemory, objective: config.objective,
-                reduction: .fastclip, datasetCount: count, epochs: config.epochs, adam: adam)
+                reduction: .fastclip, datasetCount: count, epochs: config.epochs, adam: adam, keptImagePatches: keptPatches)
             split = s
             activations = s.shards[0].activations
             objective = .distributed(s.shards[0].objective)
         } else if communicator.size == 1 {
             split = nil
-            activations = model.makeActivations(batch: localBatch, memory: config.activationMemory)
+            activations = model.makeActivations(batch: localBatch, memory: config.activationMemory, keptImagePatches: keptPatches)
             objective = .single(try ContrastiveObjective(
                 config.objective, batch: config.batchSize, dimension: modelConfig.embedDimension, datasetCount: count,
                 epochs: config.epochs, adam: adam))
         } else {
             split = nil
-            activations = model.makeActivations(batch: localBatch, memory: config.activationMemory)
+            activations = model.makeActivations(batch: localBatch, memory: config.activationMemory, keptImagePatches: keptPatches)
             objective = .distributed(try DistributedObjective(
                 config.objective, reduction: config.gradientReduction, communicator: communicator, globalBatch: config.batchSize,
                 dimension: modelConfig.embedDimension, datasetCount: count, epochs: config.epochs, adam: adam))
@@ -193,21 +217,14 @@ public final class Trainer {
         dImage = AlignedBuffer(count: max(1, b * e))
         dText = AlignedBuffer(count: max(1, b * e))
         batchIDs = AlignedBuffer(count: max(1, b * modelConfig.text.contextLength))
+        keptIDs = AlignedBuffer(count: max(1, b * (keptPatches ?? 0)))
 
-        let ctx = modelConfig.text.contextLength
-        var ids = [Int32](repeating: 0, count: count * ctx)
-        let tok = tokenizer
         let w = world
-        ids.withUnsafeMutableBufferPointer { buf in
-            let p = UncheckedSendable(buf.baseAddress!)
-            Threads.parallelFor(count, grain: 256) { range in
-                for i in range {
-                    let row = tok.tokenize(w.caption(i), contextLength: ctx)
-                    for j in 0..<ctx { p.value[i * ctx + j] = row[j] }
-                }
-            }
-        }
-        captionIDs = ids
+        do {
+            captions = try TrainingCaptions(
+                count: count, caption: { w.caption($0) }, tokenizer: tokenizer, length: modelConfig.text.contextLength,
+                reduction: try config.parsedTextReduction(), tagger: ShapesWorld.Tagger(), seed: config.seed)
+        } catch let e as TokenReductionError { throw TrainingError.invalid(option: "--text-reduction", reason: e.message) }
 
         if let from = resumeFrom {
             try model.load(from: from.path)
@@ -220,8 +237,11 @@ public final class Trainer {
             split?.synchronizeSampleStates()
             startEpoch = restored.epoch
             startStep = restored.step
-        } else if communicator.isRoot {
-            try writeConfigJSON()
+        } else {
+            if let source = config.initFrom, config.initOptimizerState == true {
+                optimizer.restore(step: try TrainingState.carryMoments(fromCheckpoint: source, into: model.store))
+            }
+            if communicator.isRoot { try writeConfigJSON() }
         }
         // Identical parameters on every rank: rank 0's.
         if communicator.size > 1 {
@@ -300,11 +320,14 @@ public final class Trainer {
         ImageNormalization.apply(pixels, batch: ids.count, size: s)
     }
 
-    /// Writes the pre-tokenised captions of `ids` into `tokens`, (ids.count, T).
-    func copyTokens(_ ids: ArraySlice<Int>, into tokens: UnsafeMutablePointer<Int32>) {
-        let ctx = model.config.text.contextLength
-        captionIDs.withUnsafeBufferPointer { all in
-            for (k, i) in ids.enumerated() { (tokens + k * ctx).update(from: all.baseAddress! + i * ctx, count: ctx) }
+    /// Writes the caption rows of `ids` in `epoch` into `tokens`, (ids.count, T), and with an
+    /// image mask the kept patches of each image into `kept`, (ids.count, K).
+    func fillTokens(_ ids: ArraySlice<Int>, epoch: Int, into tokens: UnsafeMutablePointer<Int32>, kept: UnsafeMutablePointer<Int32>?) throws {
+        captions.fill(ids, epoch: epoch, into: tokens)
+        if let kept, let k = keptPatches {
+            for (j, i) in ids.enumerated() {
+                try imageReduction.fillKept(grid: model.config.vision.grid, seed: config.seed, epoch: epoch, sample: i, into: kept + j * k)
+            }
         }
     }
 
@@ -334,14 +357,15 @@ public final class Trainer {
             let me = UncheckedSendable(self)
             stats = try split.step(ids: local, epoch: epoch) { shard, ids in
                 try me.value.loadImages(ids, into: shard.images.pointer)
-                me.value.copyTokens(ids, into: shard.tokenIDs.pointer)
+                try me.value.fillTokens(ids, epoch: epoch, into: shard.tokenIDs.pointer, kept: shard.keptPatches?.pointer)
             }
         } else {
             try loadImages(local, into: images.pointer)
-            copyTokens(local, into: batchIDs.pointer)
+            try fillTokens(local, epoch: epoch, into: batchIDs.pointer, kept: keptPatches == nil ? nil : keptIDs.pointer)
             store.zeroGrads()
             computeStart = ContinuousClock.now
-            model.forward(images: images.pointer, ids: batchIDs.pointer, activations: activations)
+            model.forward(
+                images: images.pointer, ids: batchIDs.pointer, keptPatches: keptPatches == nil ? nil : keptIDs.pointer, activations: activations)
             stats = try objective.step(
                 imageFeatures: activations.imageFeatures, textFeatures: activations.textFeatures, ids: local,
                 logitScale: store.value(model.logitScale).pointee, epoch: epoch,
@@ -493,7 +517,8 @@ public final class Trainer {
                                 fields: [("loss", String(format: "%.4f", r.stats.objective)), ("τ", String(format: "%.4f", r.stats.temperature))])
             }
             progress?.finish()
-            trainSeconds += Date().timeIntervalSince(epochStart)
+            let epochTrainSeconds = Date().timeIntervalSince(epochStart)
+            trainSeconds += epochTrainSeconds
             try steps?.synchronize()
             let consistency = try checkRanksAgree()
             guard root else {
@@ -508,6 +533,7 @@ public final class Trainer {
                 epoch: epoch + 1, step: globalStep, means: (sums.loss / n, sums.surrogate / n, sums.batch / n), gamma: gamma,
                 lr: last.lr, lrTau: last.lrTau, seconds: Date().timeIntervalSince(start), evaluate: evaluate)
             for k in Self.timingColumns { row[k] = (timing[k] ?? 0) / n }
+            row["train_seconds"] = epochTrainSeconds
             try metrics?.append(row)
             var line = String(format: "epoch %d/%d: loss %.4f, batch contrastive %.4f, τ %.4f", epoch + 1, config.epochs,
                               row["loss"]!, row["batch_contrastive"]!, row["temperature"]!)
@@ -545,8 +571,9 @@ public final class Trainer {
             "epoch": Double(epoch), "step": Double(step), "samples_seen": Double(step * config.batchSize),
             "loss": means?.loss ?? .nan, "surrogate": means?.surrogate ?? .nan, "batch_contrastive": means?.batch ?? .nan,
             "gamma": gamma, "lr": lr, "lr_tau": lrTau, "seconds": seconds,
+            "gmacs_per_sample": trainingGMACsPerSample, "compute_gmacs": Double(step * config.batchSize) * trainingGMACsPerSample,
         ]
-        for k in Self.timingColumns + ["eval_seconds"] { row[k] = .nan }
+        for k in Self.timingColumns + ["eval_seconds", "train_seconds"] { row[k] = .nan }
         if let state = objective.state {
             let s = state.statistics()
             row["log_u_mean"] = s.logUMean
@@ -567,7 +594,7 @@ public final class Trainer {
         var m: [String: Double] = [:]
         if evaluate {
             let start = ContinuousClock.now
-            m = try evaluator.run(in: split.map { .lanes($0) } ?? .single(activations))
+            m = try evaluator.run(in: keptPatches != nil ? .single(unmaskedActivations) : split.map { .lanes($0) } ?? .single(activations))
             row["eval_seconds"] = elapsedSeconds(since: start)
         }
         for name in Self.evalMetricNames { row[name] = m[name] ?? .nan }

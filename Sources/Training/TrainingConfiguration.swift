@@ -6,6 +6,7 @@ import Compute
 import Foundation
 import Layers
 import Objectives
+import TokenReduction
 
 public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// Model preset (nano, micro, tiny, small).
@@ -62,7 +63,67 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// The run directory.
     public var output: String = "runs/default"
 
+    // CLIPA (optional, so config.json files written before they existed still load).
+
+    /// How the run reduces image tokens (`ImageTokenReduction`'s command-line form: none,
+    /// resize:PIXELS, random:RATIO, grid:K[:fixed|image|window], block:RATIO); nil for none.
+    public var imageReduction: String? = nil
+    /// How captions are shortened to `textLength` (truncate, random, shuffle, block, syntax); nil
+    /// for truncate.
+    public var textReduction: String? = nil
+    /// The text tower's context length in this run (nil: the model preset's).
+    public var textLength: Int? = nil
+    /// The vision tower's pooling and positional table (nil: class token, learned).
+    public var visionPool: VisionPooling? = nil
+    public var visionPositional: VisionPositional? = nil
+    /// Start from this checkpoint's parameters instead of the initialisation; positional tables
+    /// of another grid or length are resized (`CLIPModel.load(from:resizingPositional:)`).
+    public var initFrom: String? = nil
+    /// With `initFrom`, also start from the optimizer moments of its state file (tensors whose
+    /// shape changed start from zero moments). Off: every moment starts at zero.
+    public var initOptimizerState: Bool? = nil
+    /// CLIPA's second stage: after `epochs`, fine-tune at full tokens (see `FinetuneStage`).
+    public var finetune: FinetuneStage? = nil
+
     public init() {}
+
+    /// The image token reduction, parsed.
+    public func parsedImageReduction() throws -> ImageTokenReduction {
+        do { return try imageReduction.map(ImageTokenReduction.init(parsing:)) ?? .none } catch let e as TokenReductionError {
+            throw TrainingError.invalid(option: "--image-reduction", reason: e.message)
+        }
+    }
+
+    /// The text token reduction, parsed.
+    public func parsedTextReduction() throws -> TextTokenReduction {
+        do { return try textReduction.map(TextTokenReduction.init(parsing:)) ?? .truncate } catch let e as TokenReductionError {
+            throw TrainingError.invalid(option: "--text-reduction", reason: e.message)
+        }
+    }
+
+    /// The architecture this run trains: the preset with the run's image size (a resize), text
+    /// length, pooling and positional table.
+    public func modelConfiguration(vocabularySize: Int) throws -> CLIPConfiguration {
+        guard var m = CLIPConfiguration.preset(model, vocabularySize: vocabularySize) else {
+            throw TrainingError.invalid(option: "--model", reason: "unknown preset '\(model)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
+        }
+        let image = try parsedImageReduction()
+        let size = image.trainingImageSize(modelImageSize: m.vision.imageSize)
+        guard size % m.vision.patchSize == 0, size <= m.vision.imageSize else {
+            throw TrainingError.invalid(
+                option: "--image-reduction",
+                reason: "\(image.name): the image size must be a multiple of the patch size \(m.vision.patchSize) and at most the model's \(m.vision.imageSize) px")
+        }
+        m.vision.imageSize = size
+        if let l = textLength { m.text.contextLength = l }
+        if let p = visionPool { m.vision.pool = p }
+        if let p = visionPositional { m.vision.positional = p }
+        do { try m.validate() } catch let e as ConfigurationError { throw TrainingError.invalid(option: "--model", reason: e.message) }
+        do { _ = try image.keptPatches(grid: m.vision.grid) } catch let e as TokenReductionError {
+            throw TrainingError.invalid(option: "--image-reduction", reason: e.message)
+        }
+        return m
+    }
 
     /// Checks every option; the error names the option and the allowed range.
     public func validate() throws {
@@ -90,7 +151,61 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         try check((10...100_000).contains(retrievalCount), "--retrieval-size", "must be in 10...100000, got \(retrievalCount)")
         try check(evalEvery >= 0, "--eval-every", "must be ≥ 0, got \(evalEvery)")
         try check(!output.isEmpty, "--out", "must name a directory")
+        if let l = textLength { try check((2...1024).contains(l), "--text-length", "must be in 2...1024, got \(l)") }
+        _ = try parsedTextReduction()
+        _ = try modelConfiguration(vocabularySize: CLIPConfiguration.clipVocabularySize)
+        if let f = finetune { try f.validate() }
         do { try objective.validate() } catch let e as ObjectiveError { throw TrainingError.invalid(option: e.option, reason: e.reason) }
+    }
+}
+
+/// CLIPA's second stage (§A5): after pre-training at reduced tokens, fine-tune at full length for a
+/// fraction of the samples with its own learning rate, warm-up and epochs. Image and text
+/// reductions default to none and truncation at the model's length; CLIPA-v2 fine-tunes with a
+/// light random mask (`imageReduction: "random:0.3"`).
+public struct FinetuneStage: Codable, Sendable, Hashable {
+    public var epochs: Int
+    public var learningRate: Double
+    public var warmupSteps: Int
+    public var imageReduction: String? = nil
+    public var textReduction: String? = nil
+    public var textLength: Int? = nil
+    /// Carry the optimizer moments of the pre-training's last state into the fine-tuning (tensors
+    /// whose shape changed, the resized positional tables, start from zero). CLIPA restarts the
+    /// optimizer: off by default.
+    public var carryOptimizerState: Bool = false
+
+    public init(epochs: Int, learningRate: Double, warmupSteps: Int) {
+        self.epochs = epochs
+        self.learningRate = learningRate
+        self.warmupSteps = warmupSteps
+    }
+
+    public func validate() throws {
+        func check(_ ok: Bool, _ option: String, _ reason: String) throws {
+            if !ok { throw TrainingError.invalid(option: option, reason: reason) }
+        }
+        try check((1...100_000).contains(epochs), "--finetune-epochs", "must be in 1...100000, got \(epochs)")
+        try check(learningRate > 0 && learningRate <= 1, "--finetune-lr", "must be in (0, 1], got \(learningRate)")
+        try check(warmupSteps >= 0, "--finetune-warmup", "must be ≥ 0, got \(warmupSteps)")
+    }
+
+    /// The fine-tuning run's configuration: `base` (the pre-training's) with this stage's epochs,
+    /// rate, warm-up and reductions, starting from `checkpoint`, writing to `output`.
+    public func configuration(after base: TrainingConfiguration, checkpoint: String, output: String) -> TrainingConfiguration {
+        var c = base
+        c.epochs = epochs
+        c.learningRate = learningRate
+        c.learningRateFloor = min(base.learningRateFloor, learningRate)
+        c.warmupSteps = warmupSteps
+        c.imageReduction = imageReduction
+        c.textReduction = textReduction
+        c.textLength = textLength
+        c.initFrom = checkpoint
+        c.initOptimizerState = carryOptimizerState
+        c.finetune = nil
+        c.output = output
+        return c
     }
 }
 

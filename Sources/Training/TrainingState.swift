@@ -89,6 +89,34 @@ public enum TrainingState {
         return Restored(epoch: try field("epoch"), step: try field("step"), optimizerStep: try field("optimizer_step"))
     }
 
+    /// Copies the optimizer moments of `checkpoint`'s state file into `store`, tensor by tensor:
+    /// the source layout is rebuilt from the model configuration in the checkpoint, and a tensor
+    /// whose shape differs in `store` (a resized positional table) keeps zero moments. Returns the
+    /// source's optimizer step (so that the bias corrections continue). Used to carry the state
+    /// across CLIPA's stage boundary.
+    public static func carryMoments(fromCheckpoint checkpoint: String, into store: ParameterStore<Float>) throws -> Int {
+        let sourceModel = try CLIPModel<Float>.load(from: checkpoint)
+        let source = sourceModel.store.layout
+        let statePath = path(forCheckpoint: checkpoint)
+        let file = try SafetensorsFile(path: statePath)
+        guard let s = file.metadata["optimizer_step"], let step = Int(s) else {
+            throw TrainingError.io(path: statePath, reason: "metadata field 'optimizer_step' is missing or not an integer")
+        }
+        store.firstMoment.pointer.update(repeating: 0, count: store.values.count)
+        store.secondMoment.pointer.update(repeating: 0, count: store.values.count)
+        for (name, buffer) in [("optimizer.first_moment", store.firstMoment), ("optimizer.second_moment", store.secondMoment)] {
+            guard let e = file.entries[name], e.shape == [sourceModel.store.values.count] else {
+                throw TrainingError.io(path: statePath, reason: "tensor '\(name)' is missing or not of shape [\(sourceModel.store.values.count)]")
+            }
+            let all = try file.doubles(name)
+            for v in store.layout.views {
+                guard let from = source.views.first(where: { $0.name == v.name }), from.shape == v.shape else { continue }
+                for i in 0..<v.count { buffer.pointer[v.offset + i] = Float(all[from.offset + i]) }
+            }
+        }
+        return step
+    }
+
     /// The latest epoch N in `directory`/checkpoints with both `epoch_N.safetensors` and its
     /// state file, or nil.
     public static func latestCheckpoint(runDirectory directory: String) -> (epoch: Int, path: String)? {

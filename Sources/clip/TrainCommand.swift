@@ -27,6 +27,16 @@ struct Train: ParsableCommand {
               clip train --objective fastclip-v3 --epochs 10 --out runs/v3
               clip train --objective fastclip-v1 --inner-lr-schedule constant --out runs/sogclr-like
               clip train --resume runs/v3            (continue a stopped run from its last checkpoint)
+
+            CLIPA (train on fewer tokens, then fine-tune at full length):
+              --image-reduction resize:16 | random:0.75 | grid:2 | block:0.75 picks how images lose
+              tokens; --text-length 8 with --text-reduction truncate | random | shuffle | block |
+              syntax how captions do. --finetune-epochs N adds a second stage at full tokens (its
+              own --finetune-lr and --finetune-warmup), started from the first stage's last
+              checkpoint with the positional tables resized; the run directory then holds
+              pretrain/ and finetune/, and metrics.csv has both stages' rows.
+              clip train --model micro --image-reduction resize:16 --text-length 8 --text-reduction syntax \
+                --epochs 10 --finetune-epochs 1 --finetune-lr 1e-4 --finetune-warmup 10 --out runs/clipa
             """)
 
     @Option(help: "Model preset: nano, micro, tiny or small.") var model = "tiny"
@@ -78,6 +88,21 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every N epochs (0: only after the last).") var evalEvery = 1
     @Flag(help: "Do not write per-epoch checkpoints.") var noCheckpoints = false
     @Option(name: [.customLong("out"), .customShort("o")], help: "Run directory.") var out = "runs/default"
+    @Option(help: "Image token reduction: none, resize:PIXELS, random:RATIO, grid:K[:fixed|image|window] or block:RATIO (RATIO = share of patches dropped).")
+    var imageReduction = "none"
+    @Option(help: "Caption token reduction to --text-length: truncate, random, shuffle, block or syntax.") var textReduction = "truncate"
+    @Option(help: "Text context length while training (default: the model's).") var textLength: Int?
+    @Option(help: "Vision pooling: class, average (patch tokens, CLIPA's GAP) or average-with-class.") var visionPool = "class"
+    @Option(help: "Vision positional table: learned or sincos (fixed 2-D sine-cosine, recomputed for any grid).") var visionPositional = "learned"
+    @Option(help: "Start from this checkpoint's parameters (positional tables of another grid or length are resized).") var initFrom: String?
+    @Flag(help: "With --init-from, also start from its optimizer moments.") var initOptimizerState = false
+    @Option(help: "CLIPA's second stage: fine-tune this many epochs at full tokens after --epochs.") var finetuneEpochs: Int?
+    @Option(help: "Peak learning rate of the fine-tuning (default: --lr / 10).") var finetuneLr: Double?
+    @Option(help: "Warm-up steps of the fine-tuning (default: 10% of its steps).") var finetuneWarmup: Int?
+    @Option(help: "Image token reduction while fine-tuning (default none; CLIPA-v2 uses random:0.3).") var finetuneImageReduction = "none"
+    @Option(help: "Caption reduction while fine-tuning (default truncate).") var finetuneTextReduction = "truncate"
+    @Option(help: "Text length while fine-tuning (default: the model's).") var finetuneTextLength: Int?
+    @Flag(help: "Carry the optimizer moments into the fine-tuning (default: start them afresh, as CLIPA).") var finetuneCarryOptimizer = false
 
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
@@ -117,6 +142,32 @@ struct Train: ParsableCommand {
         c.checkpoints = !noCheckpoints
         c.output = out
         c.overlapCommunication = !noOverlap
+        c.imageReduction = imageReduction == "none" ? nil : imageReduction
+        c.textReduction = textReduction == "truncate" ? nil : textReduction
+        c.textLength = textLength
+        guard let pool = VisionPooling(rawValue: visionPool) else {
+            throw ValidationError("--vision-pool: expected \(VisionPooling.allCases.map(\.rawValue).joined(separator: ", ")), got '\(visionPool)'")
+        }
+        c.visionPool = pool == .classToken ? nil : pool
+        guard let positional = VisionPositional(rawValue: visionPositional) else {
+            throw ValidationError("--vision-positional: expected \(VisionPositional.allCases.map(\.rawValue).joined(separator: ", ")), got '\(visionPositional)'")
+        }
+        c.visionPositional = positional == .learned ? nil : positional
+        if let path = initFrom {
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("--init-from: \(path) does not exist") }
+            c.initFrom = path
+            c.initOptimizerState = initOptimizerState ? true : nil
+        }
+        if let n = finetuneEpochs {
+            guard case .shapes(let count, _) = try DataSource(data) else { fatalError("unreachable") }
+            let steps = n * (count / batchSize)
+            var f = FinetuneStage(epochs: n, learningRate: finetuneLr ?? lr / 10, warmupSteps: finetuneWarmup ?? steps / 10)
+            f.imageReduction = finetuneImageReduction == "none" ? nil : finetuneImageReduction
+            f.textReduction = finetuneTextReduction == "truncate" ? nil : finetuneTextReduction
+            f.textLength = finetuneTextLength
+            f.carryOptimizerState = finetuneCarryOptimizer
+            c.finetune = f
+        }
         switch gradientReduction {
         case "auto": c.gradientReduction = c.objective.loss == .mbcl ? .openclip : .fastclip
         default:
@@ -175,14 +226,20 @@ struct Train: ParsableCommand {
             throw ValidationError("--ranks \(ranks) but mpirun started \(comm.size) ranks")
         }
         // One rank that cannot go on must not leave the others waiting in a collective.
-        let (trainer, summary) = try abortingJobOnError(comm) {
-            let t = try resume.map { try Trainer(resuming: $0, threads: threads, communicator: comm) } ?? Trainer(configuration(), communicator: comm)
+        let (trainer, summary) = try abortingJobOnError(comm) { () -> (Trainer?, TrainingSummary) in
+            let recorded = try resume.map { try StagedTraining.recordedConfiguration(runDirectory: $0) }
+            let config = try recorded ?? configuration()
+            if config.finetune != nil {
+                let say: (String) -> Void = comm.isRoot ? { print($0); fflush(nil) } : { _ in }
+                return try StagedTraining.run(config, resume: resume != nil, threads: resume != nil ? threads : nil, communicator: comm, announce: say)
+            }
+            let t = try resume.map { try Trainer(resuming: $0, threads: threads, communicator: comm) } ?? Trainer(config, communicator: comm)
             return (t, try t.run())
         }
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
         print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
-                                  chance: trainer.chanceLevels))
+                                  chance: trainer?.chanceLevels ?? [:]))
         print(String(format: "wall time %@, %.1f samples/s while training; run directory %@",
                      ProgressLine.duration(summary.wallSeconds), 1 / summary.trainSecondsPerSample, out))
     }

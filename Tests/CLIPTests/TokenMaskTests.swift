@@ -120,4 +120,40 @@ struct TokenMaskTests {
         let roundTrip = try JSONDecoder().decode(VisionConfiguration.self, from: JSONEncoder().encode(model.config.vision))
         #expect(roundTrip == model.config.vision)
     }
+
+    @Test("Loading across grids and text lengths resizes the positional tables")
+    func resizingLoad() throws {
+        var small = try #require(CLIPConfiguration.preset("nano", vocabularySize: 40))
+        small.vision.imageSize = 8  // a 2×2 grid
+        small.text.contextLength = 4
+        let source = try CLIPModel<Double>(small)
+        source.initialize(seed: 9)
+        let path = NSTemporaryDirectory() + "cliplab-resize-\(UUID().uuidString).safetensors"
+        try source.save(to: path)
+        let full = try CLIPModel<Double>(#require(CLIPConfiguration.preset("nano", vocabularySize: 40)))
+        #expect(throws: CheckpointError.self) { try full.load(from: path) }
+        let resized = try full.load(from: path, resizingPositional: true)
+        #expect(Set(resized) == ["visual.positional_embedding", "positional_embedding"])
+        let w = full.config.vision.width
+        // Checkpoints hold F32: compare with the source's values rounded to Float.
+        func stored(_ name: String) -> [Double] { source.store.values(of: source.store.view(name)).map { Double(Float($0)) } }
+        let src = stored("visual.positional_embedding")
+        let dst = full.store.values(of: full.store.view("visual.positional_embedding"))
+        #expect(Array(dst[0..<w]) == Array(src[0..<w]), "the class row is kept")
+        let expected = PositionalTables.resizeBicubic(Array(src[w...]), from: 2, to: 4, width: w)
+        #expect(scaledMaxError(Array(dst[w...]), expected) < 1e-12)
+        let tsrc = stored("positional_embedding")
+        let tdst = full.store.values(of: full.store.view("positional_embedding"))
+        #expect(scaledMaxError(tdst, PositionalTables.resizeLinear(tsrc, from: 4, to: 16, width: full.config.text.width)) < 1e-12)
+        // Every other tensor is copied as is.
+        let copied = full.store.values(of: full.store.view("visual.conv1.weight")) == stored("visual.conv1.weight")
+        #expect(copied)
+        // A fixed sine–cosine table is recomputed for the new grid instead.
+        var sincos = try #require(CLIPConfiguration.preset("nano", vocabularySize: 40))
+        sincos.vision.positional = .sinCos2D
+        let target = try CLIPModel<Double>(sincos)
+        try target.load(from: path, resizingPositional: true)
+        let table = target.store.values(of: target.store.view("visual.positional_embedding"))
+        #expect(Array(table[w...]) == PositionalTables.sinCos2D(grid: 4, width: w))
+    }
 }
