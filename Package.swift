@@ -92,14 +92,14 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Benchmarks",
-            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Collective", "Training"],
+            dependencies: ["Compute", "Layers", "CLIP", "Objectives", "Collective", "Training", "TokenReduction"],
             swiftSettings: hotSwiftSettings),
 
         // MARK: - Executables
         .executableTarget(
             name: "clip",
             dependencies: [
-                "Compute", "Layers", "CLIP", "Objectives", "Collective", "Data", "Training", "Benchmarks", "CMPI", "Workbench",
+                "Compute", "Layers", "CLIP", "Objectives", "Collective", "Data", "Training", "Benchmarks", "CMPI", "Workbench", "TokenReduction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -84,7 +84,8 @@ let gradientReductionStudy = StudyDefinition(
             })
     ],
     collect: { runs, output in try collectCollectives(runs, output: output) },
-    derive: { try deriveGradientReduction(in: $0) })
+    derive: { try deriveGradientReduction(in: $0) },
+    timesRuns: true)
 
 /// fit.csv's series: measured points and model lines per collective and rank count.
 func fitSeries() -> [Series] {

@@ -56,7 +56,9 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
             print(line)
             fflush(nil)  // a progress line reaches a log file when it happens
         }
-        let results = try runner.run(preset: preset, seeds: 1, jobs: jobs, executor: studyExecutor(defaultRanks: 1, threads: threads, jobs: jobs))
+        let (runJobs, note) = d.jobs(requested: jobs)
+        if let note { print(note) }
+        let results = try runner.run(preset: preset, seeds: 1, jobs: runJobs, executor: studyExecutor(defaultRanks: 1, threads: threads, jobs: runJobs))
         let out = StudyOutput(directory: "\(cacheRoot)/\(stamp)/\(d.study.name)-summary")
         try out.write(results, variants: d.study.variants)
         var values: [String: [String: Double]] = [:]
@@ -66,7 +68,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         let first = d.study.expand(preset: preset, seeds: 1, codeVersion: codeVersion)[0]
         let again = "\(cacheRoot)/\(stamp)/rerun"
         try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: true)
-        try studyExecutor(defaultRanks: 1, threads: threads, jobs: jobs)(first, again)  // as the first ran: bit-identical needs the same threads
+        try studyExecutor(defaultRanks: 1, threads: threads, jobs: runJobs)(first, again)  // as the first ran: bit-identical needs the same threads
         let identical = try metricsWithoutTime(runner.directory(of: first)) == metricsWithoutTime(again)
         let table = Drift.markdown(verdicts) + "\nBit-identical rerun of \(first.variant), seed 0: " + (identical ? "yes" : "**NO**") + "\n"
         let outDir = preset == .paper ? dir + "/paper" : dir

@@ -16,6 +16,15 @@ struct StudyDefinition: Sendable {
     /// Before the figures: CSV files and tables derived from the output directory's CSV files
     /// (runs.csv, summary.csv, and what `collect` kept). Returns the files written.
     var derive: (@Sendable (_ output: String) throws -> [String])? = nil
+    /// Whether the study's results are timings: its runs then go one at a time whatever `--jobs`
+    /// says, since runs side by side share the cores and skew every time they measure.
+    var timesRuns = false
+
+    /// The runs at once for a requested `jobs`, and the note to print when that is fewer.
+    func jobs(requested: Int) -> (jobs: Int, note: String?) {
+        guard timesRuns && requested > 1 else { return (requested, nil) }
+        return (1, "\(study.name) times its runs: running them one at a time (--jobs \(requested) would share the cores between runs and skew the timings)")
+    }
 }
 
 let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy, fccoRegime]

@@ -93,9 +93,11 @@ struct StudyCommand: ParsableCommand {
                 fflush(nil)  // a progress line reaches a log file when it happens
             }
             runner.provenance = ["commit": git(["rev-parse", "HEAD"]) ?? "unknown"]
-            let executor = studyExecutor(defaultRanks: ranks, threads: threads, jobs: jobs)
+            let (runJobs, note) = d.jobs(requested: jobs)
+            if let note { print(note) }
+            let executor = studyExecutor(defaultRanks: ranks, threads: threads, jobs: runJobs)
             let plan = d.study.expand(preset: StudyPreset(rawValue: preset)!, seeds: seeds, codeVersion: runner.codeVersion)
-            let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, jobs: jobs, executor: executor)
+            let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, jobs: runJobs, executor: executor)
             try output.write(results, variants: d.study.variants)
             let runs = plan.map { (run: $0, directory: runner.directory(of: $0)) }
             kept = ["runs.csv", "summary.csv"] + (try writeProvenance(runs, output: output.directory)) + (try d.collect?(runs, output.directory) ?? [])

@@ -8,6 +8,7 @@ import Foundation
 import Layers
 import Collective
 import Objectives
+import TokenReduction
 import Training
 
 #if canImport(Glibc)
@@ -20,15 +21,16 @@ public struct ModelFlops: Sendable {
     public let training: Double  // 3 × forward − patch embedding (images need no gradient)
     public let inference: Double  // towers only
 
-    public init(config: CLIPConfiguration, batch: Int) {
+    /// `keptPatches`: the patches per image the encoder sees under an image mask (default: all).
+    public init(config: CLIPConfiguration, batch: Int, keptPatches: Int? = nil) {
         let v = config.vision, t = config.text, e = Double(config.embedDimension)
         func tower(_ tokens: Int, _ d: Int, _ layers: Int, _ ratio: Int) -> Double {
             let T = Double(tokens), D = Double(d)
             return Double(layers) * (2 * T * D * 3 * D + 2 * (2 * T * T * D) + 2 * T * D * D + 2 * (2 * T * D * Double(ratio) * D))
         }
-        let grid = Double(v.grid)
-        let patch = 2 * grid * grid * Double(3 * v.patchSize * v.patchSize) * Double(v.width)
-        let vision = patch + tower(v.tokens, v.width, v.layers, v.mlpRatio) + 2 * Double(v.width) * e
+        let kept = keptPatches ?? v.grid * v.grid
+        let patch = 2 * Double(kept) * Double(3 * v.patchSize * v.patchSize) * Double(v.width)
+        let vision = patch + tower(kept + 1, v.width, v.layers, v.mlpRatio) + 2 * Double(v.width) * e
         let text = tower(t.contextLength, t.width, t.layers, t.mlpRatio) + 2 * Double(t.width) * e
         forward = vision + text + 2 * (2 * Double(batch) * e)
         training = 3 * forward - patch
@@ -62,6 +64,12 @@ public struct TrainBenchResult: Sendable, Codable {
     /// Data-parallel ranks (the global batch is split over them) and the gradient reduction.
     public var ranks: Int = 1
     public var gradientReduction: String = "none"
+    /// CLIPA's token reduction of the timed steps: the image strategy, the image and text tokens
+    /// the encoders saw per sample (class token included), and forward GMACs per sample.
+    public var imageReduction: String = "none"
+    public var imageTokens: Int = 0
+    public var textTokens: Int = 0
+    public var gmacsPerSample: Double = 0
     /// Seconds per step in each phase (median steps' mean), and the rest ("other": residual adds,
     /// pooling, projections, gradient zeroing).
     public var phaseSeconds: [String: Double]
@@ -107,12 +115,29 @@ public func randomBatch(config: CLIPConfiguration, batch: Int, seed: UInt64) -> 
 public func runTrainBenchmark(
     preset: String, batch: Int, threads: Int, train: Bool, memory: ActivationMemory = .full, objective objectiveName: String = "openclip",
     communicator: any Communicator = SingleProcessCommunicator(), reduction: GradientReduction = .openclip,
-    threadMode requestedMode: ThreadMode = .auto, warmup: Int = 3, steps: Int = 20
+    threadMode requestedMode: ThreadMode = .auto, imageReduction: ImageTokenReduction = .none, textLength: Int? = nil,
+    warmup: Int = 3, steps: Int = 20
 ) throws -> TrainBenchResult {
     let comm = communicator
     guard batch % comm.size == 0 else { throw ConfigurationError(message: "batch \(batch) does not split over \(comm.size) ranks") }
     let local = batch / comm.size
-    guard let config = CLIPConfiguration.preset(preset) else { throw ConfigurationError(message: "unknown preset '\(preset)'") }
+    guard var config = CLIPConfiguration.preset(preset) else { throw ConfigurationError(message: "unknown preset '\(preset)'") }
+    // CLIPA: a resize trains a smaller image; a mask keeps K patches; text may be shorter.
+    config.vision.imageSize = imageReduction.trainingImageSize(modelImageSize: config.vision.imageSize)
+    if let l = textLength { config.text.contextLength = l }
+    try config.validate()
+    let kept = imageReduction.masks ? try imageReduction.keptPatches(grid: config.vision.grid) : nil
+    if kept != nil && !train { throw ConfigurationError(message: "image masks apply to training steps only (inference sees whole images)") }
+    let keptIDs = AlignedBuffer<Int32>(count: max(1, batch * (kept ?? 0)))
+    if let k = kept {
+        for b in 0..<batch { try imageReduction.fillKept(grid: config.vision.grid, seed: 0, epoch: 0, sample: b, into: keptIDs.pointer + b * k) }
+    }
+    let reductionFields = { (r: inout TrainBenchResult) in
+        r.imageReduction = imageReduction.name
+        r.imageTokens = (kept ?? config.vision.grid * config.vision.grid) + 1
+        r.textTokens = config.text.contextLength
+        r.gmacsPerSample = (ComputeAccounting.imageMACs(config.vision, keptPatches: kept) + ComputeAccounting.textMACs(config.text)) / 1e9
+    }
     guard let objectiveConfig = ObjectiveConfiguration.preset(objectiveName) else {
         throw ConfigurationError(message: "unknown objective '\(objectiveName)'; expected one of \(ObjectiveConfiguration.presetNames.joined(separator: ", "))")
     }
@@ -122,12 +147,16 @@ public func runTrainBenchmark(
     let threadMode = try requestedMode.resolved(
         threads: threads, localBatch: local, ranks: comm.size, forwardFlopsPerSample: model.forwardFlopsPerSample)
     if threadMode == .batchSplit {
-        return train
+        var r = train
             ? try runBatchSplitTrainBenchmark(
-                model: model, preset: preset, batch: batch, threads: threads, memory: memory, objective: objectiveName, warmup: warmup, steps: steps)
+                model: model, preset: preset, batch: batch, threads: threads, memory: memory, objective: objectiveName, warmup: warmup, steps: steps,
+                kept: kept.map { ($0, keptIDs) })
             : try runBatchSplitInferenceBenchmark(model: model, preset: preset, batch: batch, threads: threads, warmup: warmup, steps: steps)
+        reductionFields(&r)
+        return r
     }
-    let acts = model.makeActivations(batch: local, memory: train ? memory : .inference)
+    let acts = model.makeActivations(batch: local, memory: train ? memory : .inference, keptImagePatches: kept)
+    let localKept = kept.map { UnsafePointer(keptIDs.pointer + comm.rank * local * $0) }
     let e = config.embedDimension
     let single = comm.size == 1 ? try ContrastiveObjective<Float>(objectiveConfig, batch: batch, dimension: e, datasetCount: batch, epochs: 2, adam: .vit) : nil
     let distributed = comm.size > 1
@@ -145,7 +174,7 @@ public func runTrainBenchmark(
     func step() throws {
         if train {
             store.zeroGrads()
-            model.forward(images: images.pointer, ids: ids, activations: acts)
+            model.forward(images: images.pointer, ids: ids, keptPatches: localKept, activations: acts)
             let prof = Profiler.shared
             try prof.measure(.loss) {
                 let before = comm.statistics.blockingSeconds
@@ -191,9 +220,9 @@ public func runTrainBenchmark(
     var (median, phases) = try timeSteps(warmup: warmup, steps: steps, step)
     phases["loss", default: 0] -= objectiveCommunication / Double(steps)
     phases["communication", default: 0] += objectiveCommunication / Double(steps)
-    let flops = ModelFlops(config: config, batch: batch)
+    let flops = ModelFlops(config: config, batch: batch, keptPatches: kept)
     let perSample = train ? flops.training : flops.inference
-    return TrainBenchResult(
+    var result = TrainBenchResult(
         model: preset, mode: train ? "train" : "infer", batch: batch, threads: threads,
         samplesPerSecond: Double(batch) / median, gflopPerSample: perSample / 1e9,
         gflops: perSample * Double(batch) / median / 1e9, medianStepSeconds: median,
@@ -201,6 +230,8 @@ public func runTrainBenchmark(
         parameterMiB: Double(store.layout.totalCount * 4 * 4) / 1_048_576,
         activationMemory: acts.workspace.memory.rawValue, objective: train ? objectiveName : "none",
         ranks: comm.size, gradientReduction: comm.size > 1 && train ? reduction.rawValue : "none", phaseSeconds: phases)
+    reductionFields(&result)
+    return result
 }
 
 /// Runs `warmup` untimed steps, then `steps` timed ones with the profiler on; returns the median
@@ -228,13 +259,14 @@ func timeSteps(warmup: Int, steps: Int, _ step: () throws -> Void) throws -> (me
 /// its own thread; the phases are shard 0's, which runs on this thread).
 func runBatchSplitTrainBenchmark(
     model: CLIPModel<Float>, preset: String, batch: Int, threads: Int, memory: ActivationMemory, objective objectiveName: String,
-    warmup: Int, steps: Int
+    warmup: Int, steps: Int, kept: (count: Int, indices: AlignedBuffer<Int32>)? = nil
 ) throws -> TrainBenchResult {
     let config = model.config, store = model.store
     let objectiveConfig = ObjectiveConfiguration.preset(objectiveName)!
     let split = try BatchSplitStep(
         model: model, threads: threads, batch: batch, memory: memory, objective: objectiveConfig, reduction: .fastclip,
-        datasetCount: batch, epochs: 2, adam: .vit)
+        datasetCount: batch, epochs: 2, adam: .vit, keptImagePatches: kept?.count)
+    let keptSource = kept.map { UncheckedSendable(UnsafePointer($0.indices.pointer)) }, keptCount = kept?.count ?? 0
     let (images, ids) = randomBatch(config: config, batch: batch, seed: 0)
     let plane = 3 * config.vision.imageSize * config.vision.imageSize, ctx = config.text.contextLength
     let pixels = UncheckedSendable(UnsafePointer(images.pointer))
@@ -247,13 +279,16 @@ func runBatchSplitTrainBenchmark(
                 let first = shardIDs.startIndex
                 shard.images.pointer.update(from: pixels.value + first * plane, count: shardIDs.count * plane)
                 tokens.withUnsafeBufferPointer { shard.tokenIDs.pointer.update(from: $0.baseAddress! + first * ctx, count: shardIDs.count * ctx) }
+                if let source = keptSource, let dst = shard.keptPatches {
+                    dst.pointer.update(from: source.value + first * keptCount, count: shardIDs.count * keptCount)
+                }
             }
             store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient)
             Profiler.shared.measure(.optimizer) { optimizer.update(store, groups: groups) }
             model.clampLogitScale()
         }
     }
-    let flops = ModelFlops(config: config, batch: batch)
+    let flops = ModelFlops(config: config, batch: batch, keptPatches: kept?.count)
     return TrainBenchResult(
         model: preset, mode: "train", batch: batch, threads: threads,
         samplesPerSecond: Double(batch) / median, gflopPerSample: flops.training / 1e9,

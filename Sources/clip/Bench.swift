@@ -5,6 +5,7 @@ import Compute
 import Foundation
 import Layers
 import Objectives
+import TokenReduction
 import Training
 
 /// `clip bench …`: performance measurements (never tests; compare only within one run).
@@ -32,6 +33,9 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Feature-gradient reduction across ranks: auto, openclip or fastclip.") var gradientReduction = "auto"
     @Option(help: "How a step uses its threads: auto, gemm or batch-split (as clip train's --thread-mode; in inference, batch-split embeds a part of the batch per thread).")
     var threadMode = "auto"
+    @Option(help: "CLIPA: train on fewer image tokens (resize:PIXELS, random:RATIO, grid:K, block:RATIO); the full-length step is timed first in the same run and the speed-up printed.")
+    var imageReduction = "none"
+    @Option(help: "CLIPA: text context length of the timed steps (default: the model's).") var textLength: Int?
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Flag(help: "Print one JSON line instead of text.") var json = false
@@ -54,6 +58,8 @@ struct BenchTrain: ParsableCommand {
             throw ValidationError("--thread-mode must be \(ThreadMode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(threadMode)'")
         }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
+        do { _ = try ImageTokenReduction(parsing: imageReduction) } catch let e as TokenReductionError { throw ValidationError("--image-reduction: \(e.message)") }
+        if let l = textLength, !(2...1024).contains(l) { throw ValidationError("--text-length must be in 2...1024, got \(l)") }
         guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000, got \(warmup)") }
     }
 
@@ -65,19 +71,34 @@ struct BenchTrain: ParsableCommand {
         let comm = try makeWorldCommunicator()
         let reduction: GradientReduction = gradientReduction == "auto"
             ? (ObjectiveConfiguration.preset(objective)!.loss == .mbcl ? .openclip : .fastclip) : GradientReduction(rawValue: gradientReduction)!
-        let r = try abortingJobOnError(comm) {
-            try runTrainBenchmark(
-                preset: model, batch: batchSize, threads: threads, train: mode == "train",
-                memory: ActivationMemory(rawValue: memory)!, objective: objective, communicator: comm, reduction: reduction,
-                threadMode: ThreadMode(rawValue: threadMode)!, warmup: warmup, steps: steps)
+        let reduced = try ImageTokenReduction(parsing: imageReduction)
+        let reduces = reduced != .none || textLength != nil
+        func measure(_ image: ImageTokenReduction, _ length: Int?) throws -> TrainBenchResult {
+            try abortingJobOnError(comm) {
+                try runTrainBenchmark(
+                    preset: model, batch: batchSize, threads: threads, train: mode == "train",
+                    memory: ActivationMemory(rawValue: memory)!, objective: objective, communicator: comm, reduction: reduction,
+                    threadMode: ThreadMode(rawValue: threadMode)!, imageReduction: image, textLength: length, warmup: warmup, steps: steps)
+            }
         }
+        // With a token reduction, the full-length step first, in the same process.
+        let full = reduces ? try measure(.none, nil) : nil
+        let r = try measure(reduced, textLength)
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
+            if let full { print("RESULT " + String(decoding: try enc.encode(full), as: UTF8.self)) }
             print("RESULT " + String(decoding: try enc.encode(r), as: UTF8.self))
             return
+        }
+        if let full {
+            print(String(format: "full tokens (image %d, text %d; %.4f GMACs/sample): %.1f samples/s", full.imageTokens, full.textTokens,
+                         full.gmacsPerSample, full.samplesPerSecond))
+            print(String(format: "%@, text %d (image %d tokens; %.4f GMACs/sample): %.1f samples/s = %.2f× full length (GMAC ratio %.2f×)",
+                         r.imageReduction, r.textTokens, r.imageTokens, r.gmacsPerSample, r.samplesPerSecond,
+                         r.samplesPerSecond / full.samplesPerSecond, full.gmacsPerSample / r.gmacsPerSample))
         }
         if r.ranks > 1 { print("data parallel: \(r.ranks) ranks × \(r.threads) thread(s), local batch \(r.batch / r.ranks), gradient reduction \(r.gradientReduction)") }
         print(String(format: "%@ %@%@ batch %d, %d thread(s)%@: %.1f samples/s, %.4f GFLOP/sample, %.1f GFLOP/s, median step %.3f s",

@@ -51,6 +51,12 @@ struct CLITests {
         (["train", "--objective", "fastclip-v3", "--tau-derivative-weight", "2"], "--tau-derivative-weight"),
         (["train", "--inner-lr-schedule", "linear"], "cosine"),
         (["train", "--resume", "/nonexistent/run"], "/nonexistent/run/config.json"),
+        (["train", "--image-reduction", "random:2"], "--image-reduction"),
+        (["train", "--model", "tiny", "--image-reduction", "grid:3"], "does not divide the 8×8 patch grid"),
+        (["train", "--text-reduction", "nouns"], "--text-reduction"),
+        (["train", "--vision-pool", "max"], "--vision-pool"),
+        (["train", "--finetune-epochs", "1", "--finetune-lr", "2"], "--finetune-lr"),
+        (["bench", "train", "--image-reduction", "mask:1"], "--image-reduction"),
     ])
     func invalidOptions(arguments: [String], mentions: String) throws {
         let r = try runClip(arguments)
@@ -97,5 +103,25 @@ struct CLITests {
         let r = try runClip(["--help"])
         #expect(r.status == 0)
         for c in ["train", "eval", "embed", "data", "bench", "info"] { #expect(r.out.contains(c)) }
+    }
+
+    @Test("A CLIPA run: two stages in one command, resumable, and the token-reduced step timed against the full one")
+    func clipaStages() throws {
+        let dir = NSTemporaryDirectory() + "clip-clipa-\(UUID().uuidString)"
+        let args = ["train", "--model", "nano", "--data", "shapes:256", "--batch-size", "32", "--epochs", "1", "--warmup", "2",
+                    "--threads", "1", "--tokenizer", "trained", "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "50",
+                    "--image-reduction", "random:0.5", "--text-length", "8", "--text-reduction", "syntax", "--vision-pool", "average",
+                    "--finetune-epochs", "1", "--out", dir]
+        let r = try runClip(args)
+        #expect(r.status == 0, "stderr: \(r.err)")
+        #expect(r.out.contains("stage 1 of 2: pretrain") && r.out.contains("stage 2 of 2: finetune"), "\(r.out)")
+        let metrics = try String(contentsOfFile: dir + "/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 4 && metrics[0].hasPrefix("stage,epoch,"), "\(metrics)")
+        let again = try runClip(["train", "--resume", dir, "--threads", "1"])
+        #expect(again.status == 0 && again.out.contains("stage 2 (finetune) finished earlier"), "\(again.out) \(again.err)")
+        let bench = try runClip(["bench", "train", "--model", "nano", "--batch-size", "32", "--steps", "2", "--warmup", "1",
+                                 "--threads", "1", "--image-reduction", "random:0.75"])
+        #expect(bench.status == 0, "stderr: \(bench.err)")
+        #expect(bench.out.contains("full tokens (image 17, text 16") && bench.out.contains("random:0.75, text 16 (image 5 tokens") && bench.out.contains("× full length"), "\(bench.out)")
     }
 }
