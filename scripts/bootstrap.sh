@@ -14,6 +14,7 @@ apt_packages=(
     zlib1g-dev        # CZlib: gzip (BPE merges file) and deflate (PNG writing)
     libpng-dev        # CPNG: decoding PNG images
     libjpeg62-turbo-dev  # CJPEG: decoding JPEG images (libjpeg-turbo)
+    wordnet-base      # parts of speech for CLIPA's syntax masking of captions outside the shapes world
 )
 
 as_root() {
