@@ -3,6 +3,7 @@
 // counts. A benchmark, never a test: numbers are medians of repeated timings on a shared machine,
 // and only ratios within one invocation mean anything.
 
+import CLIP
 import Compute
 import Foundation
 
@@ -31,19 +32,12 @@ public struct TowerShape: Sendable, Hashable, Codable {
 
     /// The vision and text towers of a DESIGN.md preset ("nano", "micro", "tiny", "small") at a batch size.
     public static func preset(_ name: String, batch: Int) -> [TowerShape]? {
-        // image, patch, vision width/layers/heads, text context, text width/layers/heads
-        let table: [String: (Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
-            "nano": (16, 4, 32, 1, 2, 16, 32, 1, 2),
-            "micro": (32, 4, 64, 2, 2, 32, 64, 2, 2),
-            "tiny": (32, 4, 128, 4, 4, 32, 128, 4, 4),
-            "small": (64, 8, 256, 6, 4, 32, 256, 6, 4),
-        ]
-        guard let p = table[name] else { return nil }
-        let grid = p.0 / p.1
+        guard let c = CLIPConfiguration.preset(name) else { return nil }
+        let v = c.vision, t = c.text, grid = v.grid
         return [
-            TowerShape(name: "\(name) vision", batch: batch, tokens: grid * grid + 1, width: p.2, heads: p.4, layers: p.3,
-                       patchInputs: 3 * p.1 * p.1, patches: grid * grid),
-            TowerShape(name: "\(name) text", batch: batch, tokens: p.5, width: p.6, heads: p.8, layers: p.7),
+            TowerShape(name: "\(name) vision", batch: batch, tokens: grid * grid + 1, width: v.width, heads: v.heads, layers: v.layers,
+                       patchInputs: 3 * v.patchSize * v.patchSize, patches: grid * grid),
+            TowerShape(name: "\(name) text", batch: batch, tokens: t.contextLength, width: t.width, heads: t.heads, layers: t.layers),
         ]
     }
 }

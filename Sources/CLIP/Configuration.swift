@@ -108,6 +108,9 @@ public struct CLIPConfiguration: Codable, Sendable, Hashable {
     /// | micro  | 32 | 4 | 64 × 2 × 2  | 32 | 64 × 2 × 2  | 64  |
     /// | tiny   | 32 | 4 | 128 × 4 × 4 | 32 | 128 × 4 × 4 | 128 |
     /// | small  | 64 | 8 | 256 × 6 × 4 | 32 | 256 × 6 × 4 | 256 |
+    /// | clipa-s | 64 | 8 | 64 × 2 × 2  | 32 | 48 × 2 × 2 | 64  |
+    /// | clipa-m | 64 | 8 | 96 × 3 × 3  | 32 | 64 × 3 × 2 | 96  |
+    /// | clipa-l | 64 | 8 | 128 × 4 × 4 | 32 | 96 × 4 × 3 | 128 |
     public static func preset(_ name: String, vocabularySize: Int = clipVocabularySize) -> CLIPConfiguration? {
         switch name {
         case "nano":
@@ -133,12 +136,21 @@ public struct CLIPConfiguration: Codable, Sendable, Hashable {
                 name: name, embedDimension: 256,
                 vision: VisionConfiguration(imageSize: 64, patchSize: 8, width: 256, layers: 6, heads: 4),
                 text: TextConfiguration(contextLength: 32, vocabularySize: vocabularySize, width: 256, layers: 6, heads: 4))
+        case "clipa-s", "clipa-m", "clipa-l":
+            // CLIPA's ladder (spec §A7) scaled to a few cores: 64 px images, patch 8 (an 8×8 grid,
+            // 64 patches to reduce), vision width 64/96/128 with depth width/32 (shared depth
+            // ratio), text width about 2/3 of the vision's at the same depth, context 32.
+            let (w, tw, th): (Int, Int, Int) = name == "clipa-s" ? (64, 48, 2) : name == "clipa-m" ? (96, 64, 2) : (128, 96, 3)
+            return CLIPConfiguration(
+                name: name, embedDimension: w,
+                vision: VisionConfiguration(imageSize: 64, patchSize: 8, width: w, layers: w / 32, heads: w / 32),
+                text: TextConfiguration(contextLength: 32, vocabularySize: vocabularySize, width: tw, layers: w / 32, heads: th))
         default:
             return nil
         }
     }
 
-    public static let presetNames = ["nano", "micro", "tiny", "small"]
+    public static let presetNames = ["nano", "micro", "tiny", "small", "clipa-s", "clipa-m", "clipa-l"]
 
     /// Checks the architecture's internal consistency; the message names the field.
     public func validate() throws {

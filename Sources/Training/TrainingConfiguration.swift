@@ -9,7 +9,7 @@ import Objectives
 import TokenReduction
 
 public struct TrainingConfiguration: Codable, Sendable, Hashable {
-    /// Model preset (nano, micro, tiny, small).
+    /// Model preset (`CLIPConfiguration.presetNames`).
     public var model: String = "tiny"
     /// Data source: `shapes:<scale>` (cc3m-mini, cc12m-mini, laion315m-mini) or `shapes:<count>`.
     public var data: String = "shapes:cc3m-mini"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import CLIP
 import Collective
 import Compute
 import Foundation
@@ -21,7 +22,7 @@ struct BenchTrain: ParsableCommand {
         abstract: "Training (and inference) samples/s of a preset on random data, counted like the OpenCLIP anchor.",
         discussion: "One configuration per process, so the peak RSS is this measurement's alone. Build with -c release.")
 
-    @Option(help: "Model preset (nano, micro, tiny, small).") var model = "tiny"
+    @Option(help: "Model preset (\(CLIPConfiguration.presetNames.joined(separator: ", "))).") var model = "tiny"
     @Option(help: "Batch size.") var batchSize = 256
     @Option(help: "Threads.") var threads = 1
     @Option(help: "train or infer.") var mode = "train"
@@ -41,7 +42,7 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print one JSON line instead of text.") var json = false
 
     func validate() throws {
-        guard TowerShape.preset(model, batch: 1) != nil else { throw ValidationError("--model: unknown preset '\(model)'; expected nano, micro, tiny or small") }
+        guard TowerShape.preset(model, batch: 1) != nil else { throw ValidationError("--model: unknown preset '\(model)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))") }
         guard (2...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 2...4096, got \(batchSize)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
         guard ["train", "infer"].contains(mode) else { throw ValidationError("--mode must be train or infer, got '\(mode)'") }
@@ -124,7 +125,7 @@ struct BenchKernels: ParsableCommand {
             shared machine compare only numbers from the same invocation. Build with -c release.
             """)
 
-    @Option(name: .customLong("model"), parsing: .upToNextOption, help: "Presets whose step GEMMs are measured (nano, micro, tiny, small).")
+    @Option(name: .customLong("model"), parsing: .upToNextOption, help: "Presets whose step GEMMs are measured (\(CLIPConfiguration.presetNames.joined(separator: ", "))).")
     var models: [String] = ["tiny", "small"]
 
     @Option(help: "Batch size the shapes are taken at.")
@@ -144,7 +145,7 @@ struct BenchKernels: ParsableCommand {
 
     func validate() throws {
         for m in models where TowerShape.preset(m, batch: 1) == nil {
-            throw ValidationError("--model: unknown preset '\(m)'; expected one of nano, micro, tiny, small")
+            throw ValidationError("--model: unknown preset '\(m)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
         }
         guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...4096, got \(batchSize)") }
         guard !threads.isEmpty, threads.allSatisfy({ (1...256).contains($0) }) else {

@@ -39,7 +39,7 @@ struct Train: ParsableCommand {
                 --epochs 10 --finetune-epochs 1 --finetune-lr 1e-4 --finetune-warmup 10 --out runs/clipa
             """)
 
-    @Option(help: "Model preset: nano, micro, tiny or small.") var model = "tiny"
+    @Option(help: "Model preset: \(CLIPConfiguration.presetNames.joined(separator: ", ")) (the clipa-* ladder: 64 px, patch 8, for CLIPA's studies).") var model = "tiny"
     @Option(name: [.customLong("data"), .customLong("train-data")], help: "shapes:<scale> (cc3m-mini, cc12m-mini, laion315m-mini) or shapes:<count>.")
     var data = "shapes:cc3m-mini"
     @Option(help: "Seed of the synthetic data.") var dataSeed: UInt64 = 0

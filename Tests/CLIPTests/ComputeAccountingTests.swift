@@ -40,4 +40,19 @@ struct ComputeAccountingTests {
         let textH = TextConfiguration(contextLength: 32, vocabularySize: 10, width: 1024, layers: 24, heads: 16)
         #expect(g(ComputeAccounting.textMACs(textH)) == 9.71)
     }
+
+    @Test("The CLIPA ladder: 8×8 grids, depth = width / 32, text narrower, compute growing with size")
+    func ladder() throws {
+        var previous = 0.0
+        for name in ["clipa-s", "clipa-m", "clipa-l"] {
+            let c = try #require(CLIPConfiguration.preset(name))
+            try c.validate()
+            #expect(c.vision.grid == 8 && c.vision.imageSize == 64 && c.vision.patchSize == 8)
+            #expect(c.vision.layers == c.vision.width / 32 && c.text.layers == c.vision.layers)
+            #expect(c.text.width < c.vision.width)
+            let macs = ComputeAccounting.imageMACs(c.vision) + ComputeAccounting.textMACs(c.text)
+            #expect(macs > 2 * previous, "\(name): \(macs)")
+            previous = macs
+        }
+    }
 }
