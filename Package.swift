@@ -105,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "study",
             dependencies: [
-                "Workbench", "Training", "Objectives", "Collective", "Compute", "Layers",
+                "Workbench", "Training", "Objectives", "Collective", "Compute", "Layers", "CLIP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "studies"),

@@ -1,6 +1,7 @@
 // How a study's settings become a training run: the key paths this executable understands, mapped
 // onto `TrainingConfiguration`, and the executors (in this process, or `clip train` under mpirun).
 
+import CLIP
 import Collective
 import Foundation
 import Layers
@@ -22,6 +23,16 @@ let settingKeys: [String: String] = [
     "objective.tauInit": "τ_init", "objective.lrTauRGCLG": "lr_τ of the RGCL-g rule (FastCLIP-v3) only; other rules keep theirs", "objective.loss": "mbcl, gcl, rgcl, rgcl-g", "objective.temperatureRule": "temperature rule",
     "ranks": "data-parallel ranks of the run (> 1 runs clip train under mpirun)",
     "probeCollectives": "true: after the run, time the collectives over its ranks (collectives.csv in the run directory)",
+    // CLIPA
+    "imageReduction": "none, resize:PIXELS, random:RATIO, grid:K[:offset] or block:RATIO", "textLength": "text context while training",
+    "textReduction": "truncate, random, shuffle, block or syntax", "visionPool": "class, average or average-with-class",
+    "visionPositional": "learned or sincos",
+    "finetune.epochs": "epochs of CLIPA's second stage at full tokens (> 0 adds it)", "finetune.lr": "its peak learning rate",
+    "finetune.lrFactor": "its peak learning rate as a multiple of lr (when finetune.lr is not set; default 0.1)",
+    "finetune.warmup": "its warm-up steps", "finetune.warmupFraction": "its warm-up as a fraction of its steps (default 0.1)",
+    "finetune.data": "its data (shapes:N, a subset of the same world)", "finetune.imageReduction": "its image token reduction",
+    "finetune.textReduction": "its caption reduction", "finetune.textLength": "its text length",
+    "finetune.carryOptimizer": "true: carry the Adam moments into it",
 ]
 
 struct SettingsError: Error, CustomStringConvertible {
@@ -128,6 +139,28 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
     if let v = try double("objective.lrTauRGCLG"), o.temperatureRule == .rgclG { o.learningRateTau = v }
     c.objective = o
     c.gradientReduction = try choice("gradientReduction", GradientReduction.self) ?? (o.loss == .mbcl ? .openclip : .fastclip)
+    // CLIPA
+    c.imageReduction = try string("imageReduction").flatMap { $0 == "none" ? nil : $0 }
+    c.textReduction = try string("textReduction").flatMap { $0 == "truncate" ? nil : $0 }
+    c.textLength = try int("textLength")
+    if let v = try choice("visionPool", VisionPooling.self), v != .classToken { c.visionPool = v }
+    if let v = try choice("visionPositional", VisionPositional.self), v != .learned { c.visionPositional = v }
+    if let n = try int("finetune.epochs"), n > 0 {
+        let data = try string("finetune.data") ?? c.data
+        guard case .shapes(let count, _) = try DataSource(data) else { throw SettingsError(key: "finetune.data", reason: "expected shapes:N, got \(data)") }
+        let steps = n * (count / c.batchSize)
+        let warmup = try int("finetune.warmup") ?? Int(((try double("finetune.warmupFraction") ?? 0.1) * Double(steps)).rounded())
+        var f = FinetuneStage(epochs: n, learningRate: try double("finetune.lr") ?? c.learningRate * (try double("finetune.lrFactor") ?? 0.1), warmupSteps: warmup)
+        f.data = try string("finetune.data")
+        f.imageReduction = try string("finetune.imageReduction").flatMap { $0 == "none" ? nil : $0 }
+        f.textReduction = try string("finetune.textReduction").flatMap { $0 == "truncate" ? nil : $0 }
+        f.textLength = try int("finetune.textLength")
+        if let v = s["finetune.carryOptimizer"] {
+            guard case .bool(let b) = v else { throw SettingsError(key: "finetune.carryOptimizer", reason: "expected true or false, got \(v)") }
+            f.carryOptimizerState = b
+        }
+        c.finetune = f
+    }
     try c.validate()
     return c
 }
@@ -226,7 +259,13 @@ func inProcessExecutor(threads: Int?) -> RunExecutor {
     { run, directory in
         var c = try trainingConfiguration(run.settings, directory: directory)
         if let t = threads { c.threads = t }
-        _ = try Trainer(c).run()
+        if c.finetune != nil {
+            // CLIPA's two stages; a run stopped between them continues where it stopped.
+            let resume = FileManager.default.fileExists(atPath: directory + "/config.json")
+            _ = try StagedTraining.run(c, resume: resume, announce: { print($0); fflush(nil) })
+        } else {
+            _ = try Trainer(c).run()
+        }
     }
 }
 
@@ -247,6 +286,26 @@ func clipExecutor(ranks: Int, threads: Int, output: String? = nil) -> RunExecuto
         ]
         if let e = c.objective.gammaDecayEpochs { args += ["--gamma-decay-epochs", "\(e)"] }
         if let l = c.objective.learningRateTau { args += ["--lr-tau", "\(l)"] }
+        args += clipaArguments(c)
         try runClip(args, what: ranks > 1 ? "ranks" : "jobs", output: output)
     }
+}
+
+/// `clip train`'s CLIPA options for the configuration `c` (none for a plain run).
+func clipaArguments(_ c: TrainingConfiguration) -> [String] {
+    var args: [String] = []
+    if let v = c.imageReduction { args += ["--image-reduction", v] }
+    if let v = c.textReduction { args += ["--text-reduction", v] }
+    if let v = c.textLength { args += ["--text-length", "\(v)"] }
+    if let v = c.visionPool { args += ["--vision-pool", v.rawValue] }
+    if let v = c.visionPositional { args += ["--vision-positional", v.rawValue] }
+    if let f = c.finetune {
+        args += ["--finetune-epochs", "\(f.epochs)", "--finetune-lr", "\(f.learningRate)", "--finetune-warmup", "\(f.warmupSteps)"]
+        if let v = f.data { args += ["--finetune-data", v] }
+        if let v = f.imageReduction { args += ["--finetune-image-reduction", v] }
+        if let v = f.textReduction { args += ["--finetune-text-reduction", v] }
+        if let v = f.textLength { args += ["--finetune-text-length", "\(v)"] }
+        if f.carryOptimizerState { args.append("--finetune-carry-optimizer") }
+    }
+    return args
 }

@@ -170,6 +170,10 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
     public var imageReduction: String? = nil
     public var textReduction: String? = nil
     public var textLength: Int? = nil
+    /// The fine-tuning's data (default: the pre-training's). A shapes world of fewer pairs with the
+    /// same data seed holds the first pairs of the larger one, so `shapes:N` fine-tunes on a
+    /// subset: CLIPA fine-tunes on about 5% of its samples, which one epoch of a 5% subset gives.
+    public var data: String? = nil
     /// Carry the optimizer moments of the pre-training's last state into the fine-tuning (tensors
     /// whose shape changed, the resized positional tables, start from zero). CLIPA restarts the
     /// optimizer: off by default.
@@ -188,6 +192,9 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
         try check((1...100_000).contains(epochs), "--finetune-epochs", "must be in 1...100000, got \(epochs)")
         try check(learningRate > 0 && learningRate <= 1, "--finetune-lr", "must be in (0, 1], got \(learningRate)")
         try check(warmupSteps >= 0, "--finetune-warmup", "must be ≥ 0, got \(warmupSteps)")
+        if let d = data {
+            do { _ = try DataSource(d) } catch TrainingError.invalid(_, let reason) { throw TrainingError.invalid(option: "--finetune-data", reason: reason) }
+        }
     }
 
     /// The fine-tuning run's configuration: `base` (the pre-training's) with this stage's epochs,
@@ -201,6 +208,7 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
         c.imageReduction = imageReduction
         c.textReduction = textReduction
         c.textLength = textLength
+        if let d = data { c.data = d }
         c.initFrom = checkpoint
         c.initOptimizerState = carryOptimizerState
         c.finetune = nil

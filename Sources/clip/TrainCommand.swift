@@ -102,6 +102,7 @@ struct Train: ParsableCommand {
     @Option(help: "Image token reduction while fine-tuning (default none; CLIPA-v2 uses random:0.3).") var finetuneImageReduction = "none"
     @Option(help: "Caption reduction while fine-tuning (default truncate).") var finetuneTextReduction = "truncate"
     @Option(help: "Text length while fine-tuning (default: the model's).") var finetuneTextLength: Int?
+    @Option(help: "Data of the fine-tuning (default: --data; shapes:N with fewer pairs is a subset of the same world).") var finetuneData: String?
     @Flag(help: "Carry the optimizer moments into the fine-tuning (default: start them afresh, as CLIPA).") var finetuneCarryOptimizer = false
 
     func configuration() throws -> TrainingConfiguration {
@@ -159,12 +160,13 @@ struct Train: ParsableCommand {
             c.initOptimizerState = initOptimizerState ? true : nil
         }
         if let n = finetuneEpochs {
-            guard case .shapes(let count, _) = try DataSource(data) else { fatalError("unreachable") }
+            guard case .shapes(let count, _) = try DataSource(finetuneData ?? data) else { fatalError("unreachable") }
             let steps = n * (count / batchSize)
             var f = FinetuneStage(epochs: n, learningRate: finetuneLr ?? lr / 10, warmupSteps: finetuneWarmup ?? steps / 10)
             f.imageReduction = finetuneImageReduction == "none" ? nil : finetuneImageReduction
             f.textReduction = finetuneTextReduction == "truncate" ? nil : finetuneTextReduction
             f.textLength = finetuneTextLength
+            f.data = finetuneData
             f.carryOptimizerState = finetuneCarryOptimizer
             c.finetune = f
         }
