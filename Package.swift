@@ -80,7 +80,8 @@ let package = Package(
         // CLIPA's image and text token reduction strategies (which tokens a training stage keeps).
         .target(
             name: "TokenReduction",
-            dependencies: ["Compute", "Data"]),
+            dependencies: ["Compute", "Data"],
+            swiftSettings: hotSwiftSettings),
         .target(name: "Workbench", dependencies: []),
         .target(
             name: "Collective",

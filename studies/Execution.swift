@@ -147,7 +147,7 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
     if let v = try choice("visionPositional", VisionPositional.self), v != .learned { c.visionPositional = v }
     if let n = try int("finetune.epochs"), n > 0 {
         let data = try string("finetune.data") ?? c.data
-        guard case .shapes(let count, _) = try DataSource(data) else { throw SettingsError(key: "finetune.data", reason: "expected shapes:N, got \(data)") }
+        guard case .shapes(let count, _) = try? DataSource(data) else { throw SettingsError(key: "finetune.data", reason: "expected shapes:N, got \(data)") }
         let steps = n * (count / c.batchSize)
         let warmup = try int("finetune.warmup") ?? Int(((try double("finetune.warmupFraction") ?? 0.1) * Double(steps)).rounded())
         var f = FinetuneStage(epochs: n, learningRate: try double("finetune.lr") ?? c.learningRate * (try double("finetune.lrFactor") ?? 0.1), warmupSteps: warmup)

@@ -126,8 +126,15 @@ public func runTrainBenchmark(
     config.vision.imageSize = imageReduction.trainingImageSize(modelImageSize: config.vision.imageSize)
     if let l = textLength { config.text.contextLength = l }
     try config.validate()
-    let kept = imageReduction.masks ? try imageReduction.keptPatches(grid: config.vision.grid) : nil
-    if kept != nil && !train { throw ConfigurationError(message: "image masks apply to training steps only (inference sees whole images)") }
+    let requested: Int?
+    do {
+        requested = try imageReduction.masks ? imageReduction.keptPatches(grid: config.vision.grid) : nil
+    } catch let e as TokenReductionError { throw ConfigurationError(message: "--image-reduction: \(e.message)") }
+    // A mask that keeps every patch (ratio 0, grid:1) is no mask.
+    let kept = requested.flatMap { $0 < config.vision.grid * config.vision.grid ? $0 : nil }
+    if kept != nil && !train {
+        throw ConfigurationError(message: "--image-reduction \(imageReduction.name) with --mode infer: image masks apply to training steps only (inference sees whole images)")
+    }
     let keptIDs = AlignedBuffer<Int32>(count: max(1, batch * (kept ?? 0)))
     if let k = kept {
         for b in 0..<batch { try imageReduction.fillKept(grid: config.vision.grid, seed: 0, epoch: 0, sample: b, into: keptIDs.pointer + b * k) }

@@ -32,11 +32,14 @@ public enum ImageTokenReduction: Sendable, Hashable {
     case none
     /// The image itself is `imageSize` pixels (a multiple of the patch size); every patch kept.
     case resize(imageSize: Int)
-    /// FLIP-style random masking: drop the fraction `ratio` of the patches, uniformly per image.
+    /// FLIP-style random masking: drop the fraction `ratio` of the patches, uniformly per image,
+    /// keeping ⌊g²·(1 − ratio)⌋ (OpenCLIP's `int()`).
     case random(ratio: Double)
     /// Keep one patch per `window`×`window` window (the fraction dropped is 1 − 1/window²).
     case grid(window: Int, offset: GridMaskOffset)
-    /// Keep one contiguous rectangle of ⌊g²·(1 − ratio)⌋ patches at a uniform place.
+    /// Keep one contiguous rectangle of ⌊g²·(1 − ratio)⌋ patches at a uniform place. The spec's
+    /// figure shows a square block; counts that are not squares (half of an 8×8 grid) take the
+    /// squarest rectangle, transposed with probability ½. Placement is uniform (UNSURE in the spec).
     case block(ratio: Double)
 
     /// Parses the command-line form: `none`, `resize:PIXELS`, `random:RATIO`, `grid:K[:fixed|image|window]`

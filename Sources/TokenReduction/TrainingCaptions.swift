@@ -50,13 +50,14 @@ public final class TrainingCaptions: @unchecked Sendable {
             self.rows = rows
             contents = []
         case .random, .shuffle, .block:
-            let box = UncheckedSendable(UnsafeMutableBufferPointer<[Int32]>.allocate(capacity: count))
-            box.value.initialize(repeating: [])
-            Threads.parallelFor(count, grain: 256) { range in
-                for i in range { box.value[i] = tokenizer.encode(caption(i)) }
+            var contents = [[Int32]](repeating: [], count: count)
+            contents.withUnsafeMutableBufferPointer { buf in
+                let p = UncheckedSendable(buf.baseAddress!)
+                Threads.parallelFor(count, grain: 256) { range in
+                    for i in range { p.value[i] = tokenizer.encode(caption(i)) }  // one slot per thread
+                }
             }
-            contents = Array(box.value)
-            box.value.deallocate()
+            self.contents = contents
             rows = []
         }
     }

@@ -44,6 +44,10 @@ public enum StagedTraining {
         if let t = threads { config.threads = t }
         try config.validate()
         let stageConfigs = try stageConfigurations(config)
+        if !resume, stageConfigs.contains(where: { FileManager.default.fileExists(atPath: $0.output) }) {
+            throw TrainingError.invalid(
+                option: "--out", reason: "\(config.output) already holds a staged run; continue it with --resume \(config.output), or choose another directory")
+        }
         if communicator.isRoot {
             try FileManager.default.createDirectory(atPath: config.output, withIntermediateDirectories: true)
             if !resume { try writeConfiguration(config) }
@@ -75,7 +79,8 @@ public enum StagedTraining {
             trainSecondsPerSample: trainSeconds / Double(max(samples, 1)), finalMetrics: s.finalMetrics))
     }
 
-    /// Whether the run directory holds a staged run (its config.json has a fine-tuning stage).
+    /// The configuration a run directory's config.json records (a staged run's has `finetune`
+    /// set), with `output` set to the directory.
     public static func recordedConfiguration(runDirectory directory: String) throws -> TrainingConfiguration {
         let path = directory + "/config.json"
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -127,7 +132,9 @@ public enum StagedTraining {
             let (names, rows) = try MetricsCSV.read(path: path)
             var lastValues = offsets
             for (r, values) in rows.enumerated() {
-                // The fine-tuning's row before training repeats the pre-training's last state.
+                // One row per epoch: the fine-tuning's row before training (the loaded model at full
+                // size with its resized tables: CLIPA's "before fine-tuning" number) stays in
+                // finetune/metrics.csv.
                 if index > 0 && r == 0 { continue }
                 let row = Dictionary(uniqueKeysWithValues: zip(names, values))
                 var out = ["\(index + 1)"]

@@ -142,9 +142,16 @@ public final class Trainer {
         let world = ShapesWorld(ShapesWorld.Configuration(seed: config.dataSeed, count: count))
         self.world = world
 
-        // Tokenizer: CLIP's BPE when installed (or required), else one trained on the captions.
+        // Tokenizer: the checkpoint's when starting from one (a fine-tuning stage must read captions
+        // as its pre-training did), else CLIP's BPE when installed (or required), else one trained
+        // on the captions.
         let merges = TokenizerFiles.defaultMergesFile()
-        if config.tokenizer == "clip" || (config.tokenizer == "auto" && merges != nil) {
+        if let source = config.initFrom {
+            let file = try SafetensorsFile(path: source)
+            tokenizer = try TokenizerMetadata.tokenizer(
+                from: file.metadata, path: source, vocabularySize: file.entries["token_embedding.weight"]?.shape.first ?? 0)
+            tokenizerKind = file.metadata[TokenizerMetadata.kindKey] ?? "trained"
+        } else if config.tokenizer == "clip" || (config.tokenizer == "auto" && merges != nil) {
             guard let merges else {
                 throw TrainingError.invalid(option: "--tokenizer", reason: "clip needs \(TokenizerFiles.mergesFileName); run scripts/bootstrap.sh or set CLIPLAB_BPE_PATH")
             }
@@ -166,7 +173,9 @@ public final class Trainer {
             log.say("initialised from \(source)" + (resized.isEmpty ? "" : " (resized: \(resized.joined(separator: ", ")))"))
         }
         imageReduction = try config.parsedImageReduction()
-        keptPatches = imageReduction.masks ? try imageReduction.keptPatches(grid: modelConfig.vision.grid) : nil
+        // A mask that keeps every patch (ratio 0, grid:1) is no mask.
+        let kept = imageReduction.masks ? try imageReduction.keptPatches(grid: modelConfig.vision.grid) : nil
+        keptPatches = kept.flatMap { $0 < modelConfig.vision.grid * modelConfig.vision.grid ? $0 : nil }
         trainingGMACsPerSample = (ComputeAccounting.imageMACs(modelConfig.vision, keptPatches: keptPatches)
             + ComputeAccounting.textMACs(modelConfig.text)) / 1e9
         loader = EpochLoader(datasetCount: count, batchSize: config.batchSize, seed: config.seed)

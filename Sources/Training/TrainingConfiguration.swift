@@ -154,7 +154,18 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         if let l = textLength { try check((2...1024).contains(l), "--text-length", "must be in 2...1024, got \(l)") }
         _ = try parsedTextReduction()
         _ = try modelConfiguration(vocabularySize: CLIPConfiguration.clipVocabularySize)
-        if let f = finetune { try f.validate() }
+        if let f = finetune {
+            // Every option of the second stage is checked now, not after the pre-training.
+            try f.validate()
+            var base = self
+            base.finetune = nil
+            do { try f.configuration(after: base, checkpoint: "", output: output).validate() } catch TrainingError.invalid(let option, let reason) {
+                let renamed = ["--image-reduction": "--finetune-image-reduction", "--text-reduction": "--finetune-text-reduction",
+                               "--text-length": "--finetune-text-length", "--data": "--finetune-data", "--batch-size": "--finetune-batch-size",
+                               "--lr": "--finetune-lr", "--warmup": "--finetune-warmup", "--epochs": "--finetune-epochs"]
+                throw TrainingError.invalid(option: renamed[option] ?? option, reason: reason)
+            }
+        }
         do { try objective.validate() } catch let e as ObjectiveError { throw TrainingError.invalid(option: e.option, reason: e.reason) }
     }
 }
@@ -174,9 +185,17 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
     /// same data seed holds the first pairs of the larger one, so `shapes:N` fine-tunes on a
     /// subset: CLIPA fine-tunes on about 5% of its samples, which one epoch of a 5% subset gives.
     public var data: String? = nil
-    /// Carry the optimizer moments of the pre-training's last state into the fine-tuning (tensors
-    /// whose shape changed, the resized positional tables, start from zero). CLIPA restarts the
-    /// optimizer: off by default.
+    /// The fine-tuning's global batch (default: the pre-training's; CLIPA's GPU recipes fine-tune
+    /// at a smaller batch than they pre-train).
+    public var batchSize: Int? = nil
+    /// The fine-tuning's vision positional table (default: the pre-training's). `learned` after a
+    /// `sincos` pre-training is the PyTorch CLIPA path: the fixed table, resized bicubically to the
+    /// full grid, becomes a learned one.
+    public var visionPositional: VisionPositional? = nil
+    /// Carry the optimizer moments of the pre-training's last state into the fine-tuning: tensors
+    /// whose shape changed (the resized positional tables) start from zero moments, and the step
+    /// count carries on, so their first updates are smaller than a fresh start's (the bias
+    /// correction is already near 1). CLIPA restarts the optimizer: off by default.
     public var carryOptimizerState: Bool = false
 
     public init(epochs: Int, learningRate: Double, warmupSteps: Int) {
@@ -209,6 +228,8 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
         c.textReduction = textReduction
         c.textLength = textLength
         if let d = data { c.data = d }
+        if let b = batchSize { c.batchSize = b }
+        if let p = visionPositional { c.visionPositional = p == .learned ? nil : p }
         c.initFrom = checkpoint
         c.initOptimizerState = carryOptimizerState
         c.finetune = nil

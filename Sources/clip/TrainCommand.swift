@@ -103,6 +103,8 @@ struct Train: ParsableCommand {
     @Option(help: "Caption reduction while fine-tuning (default truncate).") var finetuneTextReduction = "truncate"
     @Option(help: "Text length while fine-tuning (default: the model's).") var finetuneTextLength: Int?
     @Option(help: "Data of the fine-tuning (default: --data; shapes:N with fewer pairs is a subset of the same world).") var finetuneData: String?
+    @Option(help: "Global batch of the fine-tuning (default: --batch-size).") var finetuneBatchSize: Int?
+    @Option(help: "Vision positional table of the fine-tuning: learned or sincos (default: --vision-positional).") var finetuneVisionPositional: String?
     @Flag(help: "Carry the optimizer moments into the fine-tuning (default: start them afresh, as CLIPA).") var finetuneCarryOptimizer = false
 
     func configuration() throws -> TrainingConfiguration {
@@ -160,13 +162,24 @@ struct Train: ParsableCommand {
             c.initOptimizerState = initOptimizerState ? true : nil
         }
         if let n = finetuneEpochs {
-            guard case .shapes(let count, _) = try DataSource(finetuneData ?? data) else { fatalError("unreachable") }
-            let steps = n * (count / batchSize)
+            let tuneData: DataSource
+            do { tuneData = try DataSource(finetuneData ?? data) } catch TrainingError.invalid(_, let reason) {
+                throw ValidationError((finetuneData == nil ? "--data: " : "--finetune-data: ") + reason)
+            }
+            guard case .shapes(let count, _) = tuneData else { fatalError("unreachable") }
+            let steps = n * (count / max(1, finetuneBatchSize ?? batchSize))
             var f = FinetuneStage(epochs: n, learningRate: finetuneLr ?? lr / 10, warmupSteps: finetuneWarmup ?? steps / 10)
             f.imageReduction = finetuneImageReduction == "none" ? nil : finetuneImageReduction
             f.textReduction = finetuneTextReduction == "truncate" ? nil : finetuneTextReduction
             f.textLength = finetuneTextLength
             f.data = finetuneData
+            f.batchSize = finetuneBatchSize
+            if let p = finetuneVisionPositional {
+                guard let v = VisionPositional(rawValue: p) else {
+                    throw ValidationError("--finetune-vision-positional: expected \(VisionPositional.allCases.map(\.rawValue).joined(separator: ", ")), got '\(p)'")
+                }
+                f.visionPositional = v
+            }
             f.carryOptimizerState = finetuneCarryOptimizer
             c.finetune = f
         }

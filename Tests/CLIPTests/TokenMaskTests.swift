@@ -60,6 +60,7 @@ struct TokenMaskTests {
         #expect(reports.count == (fixedTable ? 37 : 38))
         for r in reports {
             #expect(r.error < 1e-6, "\(r)")
+            #expect(r.accumulationError < 1e-12, "\(r): backward must add into the gradients")
         }
         let pos = model.store.view("visual.positional_embedding")
         let dpos = model.store.grads(of: pos), w = model.config.vision.width

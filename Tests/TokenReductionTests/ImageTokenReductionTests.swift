@@ -33,6 +33,16 @@ func kept(_ r: ImageTokenReduction, grid: Int, seed: UInt64 = 1, epoch: Int = 0,
         }
     }
 
+    @Test func keptCountsCountedByHand() throws {
+        // 8×8: 75% keeps 16, 50% keeps 32, 30% keeps 44 (⌊64 · 0.7⌋, as OpenCLIP's int()); 14×14 at 75%: 49.
+        #expect(try ImageTokenReduction.random(ratio: 0.75).keptPatches(grid: 8) == 16)
+        #expect(try ImageTokenReduction.random(ratio: 0.5).keptPatches(grid: 8) == 32)
+        #expect(try ImageTokenReduction.random(ratio: 0.3).keptPatches(grid: 8) == 44)
+        #expect(try ImageTokenReduction.random(ratio: 0.75).keptPatches(grid: 14) == 49)
+        #expect(try ImageTokenReduction.grid(window: 2, offset: .image).keptPatches(grid: 8) == 16)
+        #expect(try ImageTokenReduction.block(ratio: 0.75).keptPatches(grid: 8) == 16)
+    }
+
     @Test func randomMaskingIsUniformOverPatches() throws {
         // 4,000 images of an 8×8 grid at 75%: each patch is kept with probability 1/4.
         let g = 8, images = 4000
@@ -111,10 +121,11 @@ func kept(_ r: ImageTokenReduction, grid: Int, seed: UInt64 = 1, epoch: Int = 0,
         }
         do {
             _ = try ImageTokenReduction(parsing: "random:1.5")
+            Issue.record("random:1.5 parsed")
         } catch let e as TokenReductionError {
             #expect(e.message.contains("random:1.5") && e.message.contains("[0, 1)"))
         }
-        #expect(try ImageTokenReduction.resize(imageSize: 16).trainingImageSize(modelImageSize: 32) == 16)
-        #expect(try ImageTokenReduction.random(ratio: 0.5).trainingImageSize(modelImageSize: 32) == 32)
+        #expect(ImageTokenReduction.resize(imageSize: 16).trainingImageSize(modelImageSize: 32) == 16)
+        #expect(ImageTokenReduction.random(ratio: 0.5).trainingImageSize(modelImageSize: 32) == 32)
     }
 }

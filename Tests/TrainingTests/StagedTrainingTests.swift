@@ -113,4 +113,55 @@ struct StagedTrainingTests {
         #expect(finetune.contains("--finetune-lr"))
         #expect(message { _ in }.isEmpty)
     }
+
+    @Test("Carrying the optimizer: same-shaped tensors keep their moments, resized tables start at zero; the tokenizer is the checkpoint's")
+    func carriedState() throws {
+        let dir = tempDir()
+        var c = config(out: dir, image: "resize:8", text: nil, carry: true)
+        c.finetune?.data = "shapes:64"  // a subset: a BPE trained on it would differ from the pre-training's
+        let stages = try StagedTraining.stageConfigurations(c)
+        _ = try Trainer(stages[0]).run()
+        let tune = try Trainer(stages[1])
+        let store = tune.model.store
+        let state = try SafetensorsFile(path: dir + "/pretrain/checkpoints/epoch_2.state.safetensors")
+        let source = try CLIPModel<Float>.load(from: dir + "/pretrain/checkpoints/epoch_2.safetensors")
+        let moments = try state.doubles("optimizer.first_moment")
+        for name in ["visual.conv1.weight", "token_embedding.weight", "visual.positional_embedding", "positional_embedding"] {
+            let v = store.view(name), from = source.store.view(name)
+            let carried = (0..<v.count).map { Double(store.firstMoment.pointer[v.offset + $0]) }
+            if from.shape == v.shape {
+                #expect(carried == (0..<v.count).map { Double(Float(moments[from.offset + $0])) }, "\(name) carried")
+                #expect(carried.contains { $0 != 0 })
+            } else {
+                #expect(carried.allSatisfy { $0 == 0 }, "\(name) was resized: its moments start at zero")
+            }
+        }
+        #expect(store.view("visual.positional_embedding").shape != source.store.view("visual.positional_embedding").shape)
+        // The fine-tuning tokenizes with the pre-training's BPE (read from the checkpoint).
+        #expect(tune.tokenizer.vocabularySize == 600)
+        #expect(tune.tokenizer.encode("a pair of striped cyan hexagons") == (try Trainer(stages[0], resume: true)).tokenizer.encode("a pair of striped cyan hexagons"))
+    }
+
+    @Test("A staged run refuses a directory holding one unless resumed; a mask keeping every patch is no mask")
+    func refusalsAndFullMasks() throws {
+        let dir = tempDir()
+        _ = try StagedTraining.run(config(out: dir, image: "random:0", text: nil, carry: false))
+        do {
+            _ = try StagedTraining.run(config(out: dir, image: "random:0", text: nil, carry: false))
+            Issue.record("reused a staged run's directory without --resume")
+        } catch {
+            #expect("\(error)".contains("--resume \(dir)"), "\(error)")
+        }
+        // Second-stage options are checked before the first stage runs, under their own names.
+        var c = config(out: tempDir(), image: nil, text: nil, carry: false)
+        c.finetune?.imageReduction = "grid:3"
+        #expect(throws: TrainingError.self) { try c.validate() }
+        do { try c.validate() } catch { #expect("\(error)".contains("--finetune-image-reduction"), "\(error)") }
+        c.finetune?.imageReduction = nil
+        c.finetune?.data = "shapes:16"  // fewer pairs than the batch of 32
+        do {
+            try c.validate()
+            Issue.record("accepted a fine-tuning data set smaller than its batch")
+        } catch { #expect("\(error)".contains("--finetune-batch-size") || "\(error)".contains("--finetune-data"), "\(error)") }
+    }
 }
