@@ -35,6 +35,24 @@ struct BatchSplitTests {
         }
     }
 
+    @Test("With a CLIPA image mask and shortened captions, 2 batch-split threads reach one thread's parameters")
+    func maskedEqualsOneThread() throws {
+        let base = NSTemporaryDirectory() + "split-masked-\(UUID().uuidString)"
+        let common = [
+            "train", "--model", "nano", "--data", "shapes:512", "--epochs", "2", "--batch-size", "64", "--tokenizer", "trained",
+            "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5",
+            "--image-reduction", "random:0.5", "--text-length", "8", "--text-reduction", "random",
+        ]
+        let single = try runClip(common + ["--threads", "1", "--out", base + "/single"])
+        #expect(single.status == 0, "one thread: \(single.err)")
+        let r = try runClip(common + ["--threads", "2", "--thread-mode", "batch-split", "--out", base + "/t2"])
+        #expect(r.status == 0, "2 threads: \(r.err)")
+        guard single.status == 0 && r.status == 0 else { return }
+        try expectSameTraining(preset: "openclip", reference: base + "/single", run: base + "/t2", label: "masked, T = 2")
+        let d = try checkpointDifference(base + "/single/checkpoints/epoch_2.safetensors", base + "/t2/checkpoints/epoch_2.safetensors")
+        #expect(d > 0, "bit-identical to one thread; did the batch split?")
+    }
+
     @Test("--thread-mode is validated, and batch-split refuses a batch that does not split evenly")
     func validation() throws {
         let bad = try runClip(["train", "--thread-mode", "fast", "--out", NSTemporaryDirectory() + "split-bad"])
