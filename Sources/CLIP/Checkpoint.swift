@@ -26,27 +26,12 @@ extension CLIPModel {
     /// Loads parameters from a safetensors file, after checking that its tensor names, shapes and
     /// dtypes (F32 or F64) are exactly the model's; every problem is listed in the error.
     public func load(from path: String) throws {
-        let file = try SafetensorsFile(path: path)
-        var problems: [String] = []
-        let expected = Set(store.layout.views.map(\.name))
-        for name in file.entries.keys.sorted() where !expected.contains(name) {
-            problems.append("unexpected tensor '\(name)' \(file.entries[name]!.shape)")
-        }
-        for v in store.layout.views {
-            guard let e = file.entries[v.name] else {
-                problems.append("missing tensor '\(v.name)' \(v.shape)")
-                continue
-            }
-            if e.shape != v.shape { problems.append("tensor '\(v.name)' has shape \(e.shape); the model expects \(v.shape)") }
-            if e.dtype != "F32" && e.dtype != "F64" { problems.append("tensor '\(v.name)' has dtype \(e.dtype); expected F32 or F64") }
-        }
-        if !problems.isEmpty { throw CheckpointError.mismatch(path: path, problems: problems) }
-        for v in store.layout.views { try file.copy(v.name, into: store.value(v)) }
+        try load(from: path, resizingPositional: false)
     }
 
-    /// Loads parameters like `load(from:)`, except that positional tables made for another patch
-    /// grid or text length are resized to this model's (CLIPA's step between its pre-training at
-    /// reduced tokens and its fine-tuning at full length):
+    /// Loads parameters like `load(from:)`, except that with `resizingPositional` positional
+    /// tables made for another patch grid or text length are resized to this model's (CLIPA's
+    /// step between its pre-training at reduced tokens and its fine-tuning at full length):
     ///
     /// - `visual.positional_embedding` (1 + g₀², W) → (1 + g², W): the class row is kept and the
     ///   patch rows resized bicubically with antialiasing (OpenCLIP's `resize_pos_embed`), or,
@@ -57,10 +42,6 @@ extension CLIPModel {
     /// Returns the names of the resized tensors. Any other difference is an error, as in `load`.
     @discardableResult
     public func load(from path: String, resizingPositional: Bool) throws -> [String] {
-        guard resizingPositional else {
-            try load(from: path)
-            return []
-        }
         let file = try SafetensorsFile(path: path)
         var problems: [String] = []
         var resized: [String] = []
@@ -76,14 +57,12 @@ extension CLIPModel {
             }
             if e.dtype != "F32" && e.dtype != "F64" { problems.append("tensor '\(v.name)' has dtype \(e.dtype); expected F32 or F64") }
             guard e.shape != v.shape else { continue }
-            let width = v.shape.last ?? 0
-            if v.name == visual, e.shape.count == 2, e.shape[1] == width {
+            if resizingPositional, e.shape.count == 2, e.shape[1] == v.shape.last {
                 let g0 = Int(Double(e.shape[0] - 1).squareRoot().rounded())
-                if g0 * g0 == e.shape[0] - 1 { resized.append(v.name); continue }
-            }
-            if v.name == text, e.shape.count == 2, e.shape[1] == width, e.shape[0] >= 1 {
-                resized.append(v.name)
-                continue
+                if v.name == visual && g0 * g0 == e.shape[0] - 1 || v.name == text && e.shape[0] >= 1 {
+                    resized.append(v.name)
+                    continue
+                }
             }
             problems.append("tensor '\(v.name)' has shape \(e.shape); the model expects \(v.shape)")
         }
@@ -94,13 +73,12 @@ extension CLIPModel {
             let source = try file.doubles(name)
             var table: [Double]
             if name == visual {
-                let g0 = Int(Double(from - 1).squareRoot().rounded()), g = config.vision.grid
                 if config.vision.positional == .sinCos2D {
                     vision.writeSinCosTable(store)
                     continue
                 }
-                table = Array(source[0..<width])
-                table += PositionalTables.resizeBicubic(Array(source[width...]), from: g0, to: g, width: width)
+                let g0 = Int(Double(from - 1).squareRoot().rounded())
+                table = Array(source[0..<width]) + PositionalTables.resizeBicubic(Array(source[width...]), from: g0, to: config.vision.grid, width: width)
             } else {
                 table = PositionalTables.resizeLinear(source, from: from, to: to, width: width)
             }

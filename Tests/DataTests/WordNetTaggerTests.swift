@@ -37,12 +37,11 @@ struct WordNetTaggerTests {
         "a:O cup:N of:O hot:J coffee:N on:O a:O desk:N",
     ]
 
-    @Test("Tags hand-tagged captions; the words it misses are the documented ones")
-    func accuracy() throws {
-        let tagger = try WordNetTagger()
+    /// Tags `sentences` ("word:C …"); returns the words tagged right, the words, and each miss.
+    static func score(_ sentences: [String], _ tagger: WordNetTagger) -> (right: Int, total: Int, wrong: [String]) {
         var total = 0, right = 0
         var wrong: [String] = []
-        for sentence in Self.tagged {
+        for sentence in sentences {
             let pairs = sentence.split(separator: " ").map { $0.split(separator: ":").map(String.init) }
             let words = pairs.map { $0[0] }
             let expected = pairs.map { ["N": PartOfSpeech.noun, "J": .adjective, "V": .verb, "O": .other][$0[1]]! }
@@ -51,6 +50,12 @@ struct WordNetTaggerTests {
                 if t == expected[i] { right += 1 } else { wrong.append("\(words[i]) (\(expected[i]) → \(t))") }
             }
         }
+        return (right, total, wrong)
+    }
+
+    @Test("Tags hand-tagged captions; the words it misses are the documented ones")
+    func accuracy() throws {
+        let (right, total, wrong) = Self.score(Self.tagged, try WordNetTagger())
         let accuracy = Double(right) / Double(total)
         #expect(accuracy >= 0.9, "accuracy \(accuracy) over \(total) words; wrong: \(wrong)")
         #expect(wrong == Self.knownMistakes, "\(wrong)")
@@ -77,17 +82,7 @@ struct WordNetTaggerTests {
 
     @Test("Held-out captions: at least 85% of the words tagged right")
     func heldOutAccuracy() throws {
-        let tagger = try WordNetTagger()
-        var total = 0, right = 0
-        var wrong: [String] = []
-        for sentence in Self.heldOut {
-            let pairs = sentence.split(separator: " ").map { $0.split(separator: ":").map(String.init) }
-            let expected = pairs.map { ["N": PartOfSpeech.noun, "J": .adjective, "V": .verb, "O": .other][$0[1]]! }
-            for (i, t) in tagger.tag(pairs.map { $0[0] }).enumerated() {
-                total += 1
-                if t == expected[i] { right += 1 } else { wrong.append("\(pairs[i][0]) (\(expected[i]) → \(t))") }
-            }
-        }
+        let (right, total, wrong) = Self.score(Self.heldOut, try WordNetTagger())
         #expect(Double(right) / Double(total) >= 0.85, "\(right)/\(total); wrong: \(wrong)")
         print("WordNet tagger, held-out captions: \(right)/\(total) right; wrong: \(wrong)")
     }
