@@ -35,8 +35,7 @@ struct Train: ParsableCommand {
               own --finetune-lr and --finetune-warmup), started from the first stage's last
               checkpoint with the positional tables resized; the run directory then holds
               pretrain/ and finetune/, and metrics.csv has both stages' rows.
-              clip train --model micro --image-reduction resize:16 --text-length 8 --text-reduction syntax \
-                --epochs 10 --finetune-epochs 1 --finetune-lr 1e-4 --finetune-warmup 10 --out runs/clipa
+              clip train --model micro --image-reduction resize:16 --text-length 8 --text-reduction syntax --epochs 10 --finetune-epochs 1 --out runs/clipa
             """)
 
     @Option(help: "Model preset: \(CLIPConfiguration.presetNames.joined(separator: ", ")) (the clipa-* ladder: 64 px, patch 8, for CLIPA's studies).") var model = "tiny"
