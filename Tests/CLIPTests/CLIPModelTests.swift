@@ -82,25 +82,12 @@ struct CLIPModelTests {
             let r = CounterRNG(seed: 33, streamNamed: view.name)
             for i in 0..<view.count { p[i] += 0.1 * r.normal(UInt64(i)) }
         }
-        let b = 3, e = config.embedDimension, s = config.vision.imageSize
+        let b = 3, s = config.vision.imageSize
         let acts = model.makeActivations(batch: b)
-        let loss = MiniBatchContrastiveLoss<Double>(batch: b, dimension: e, workspace: Workspace())
         let images = randomBuffer(b * 3 * s * s, seed: 3, stream: "images")
         // Token rows: start 38, words, end-of-text 39 (the highest id), padding 0.
         let ids: [Int32] = [38, 5, 7, 39, 0, 0, 38, 12, 39, 0, 0, 0, 38, 3, 3, 21, 9, 39]
-        let dImg = AlignedBuffer<Double>(count: b * e), dTxt = AlignedBuffer<Double>(count: b * e)
-        let tensors = model.store.layout.views.map {
-            CheckedTensor(name: $0.name, values: model.store.value($0), gradient: model.store.grad($0), count: $0.count)
-        }
-        let reports = checkGradients(tensors, maxElements: 24) {
-            model.forward(images: images.pointer, ids: ids, activations: acts)
-            return loss.forward(imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures,
-                                logitScale: model.store.value(model.logitScale).pointee)
-        } backward: {
-            let dt = loss.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
-            model.store.grad(model.logitScale).pointee += dt
-            model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
-        }
+        let reports = checkModelGradients(model, images: images, ids: ids, activations: acts)
         #expect(reports.count == 38)
         for r in reports {
             // Unused vocabulary rows have zero gradient both ways; the scaled error handles that.

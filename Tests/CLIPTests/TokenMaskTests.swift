@@ -39,24 +39,13 @@ struct TokenMaskTests {
     ])
     func maskedGradient(pool: VisionPooling, positional: VisionPositional) throws {
         let model = try model(pool: pool, positional: positional)
-        let b = 3, e = model.config.embedDimension, s = model.config.vision.imageSize
+        let b = 3, s = model.config.vision.imageSize
         let acts = model.makeActivations(batch: b, keptImagePatches: 6)
-        let loss = MiniBatchContrastiveLoss<Double>(batch: b, dimension: e, workspace: Workspace())
         let images = randomBuffer(b * 3 * s * s, seed: 3, stream: "images")
-        let dImg = AlignedBuffer<Double>(count: b * e), dTxt = AlignedBuffer<Double>(count: b * e)
         let fixedTable = positional == .sinCos2D
-        let tensors = model.store.layout.views.filter { !(fixedTable && $0.name == "visual.positional_embedding") }.map {
-            CheckedTensor(name: $0.name, values: model.store.value($0), gradient: model.store.grad($0), count: $0.count)
-        }
-        let reports = checkGradients(tensors, maxElements: 24) {
-            model.forward(images: images.pointer, ids: Self.ids, keptPatches: Self.kept, activations: acts)
-            return loss.forward(imageFeatures: acts.imageFeatures, textFeatures: acts.textFeatures,
-                                logitScale: model.store.value(model.logitScale).pointee)
-        } backward: {
-            let dt = loss.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer)
-            model.store.grad(model.logitScale).pointee += dt
-            model.backward(dImageFeatures: dImg.pointer, dTextFeatures: dTxt.pointer, activations: acts)
-        }
+        let reports = checkModelGradients(
+            model, images: images, ids: Self.ids, kept: Self.kept, activations: acts,
+            skipping: fixedTable ? ["visual.positional_embedding"] : [])
         #expect(reports.count == (fixedTable ? 37 : 38))
         for r in reports {
             #expect(r.error < 1e-6, "\(r)")
