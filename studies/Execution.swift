@@ -15,7 +15,7 @@ let settingKeys: [String: String] = [
     "dataSmall": "the data a level's @dataSmall stands for", "dataLarge": "the data a level's @dataLarge stands for", "dataSeed": "data seed",
     "epochs": "epochs", "batchSize": "global batch", "lr": "peak learning rate", "lrMin": "cosine floor", "wd": "weight decay",
     "sampleBudget": "samples a run sees: when > 0 the data is shapes:<sampleBudget ÷ epochs>",
-    "warmup": "warm-up steps", "warmupFraction": "warm-up as a fraction of the run's steps (overrides warmup when > 0)", "seed": "training seed", "optimizer": "adamw or lamb", "threads": "threads per rank",
+    "warmup": "warm-up steps", "warmupFraction": "warm-up as a fraction of the run's steps (overrides warmup when > 0)", "seed": "training seed", "optimizer": "adamw or lamb", "beta1": "Adam β₁", "beta2": "Adam β₂", "threads": "threads per rank",
     "tokenizer": "auto, clip or trained", "vocabSize": "trained BPE size", "evalExamples": "zero-shot examples per class",
     "retrievalSize": "retrieval pairs", "evalEvery": "evaluate every N epochs", "gradientReduction": "openclip or fastclip",
     "objective.preset": "objective preset", "objective.innerLRSchedule": "constant, cosine or drrho",
@@ -117,6 +117,8 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
     }
     if let v = try int("seed") { c.seed = UInt64(v) }
     if let v = try choice("optimizer", OptimizerKind.self) { c.optimizer = v }
+    if let v = try double("beta1") { c.beta1 = v }
+    if let v = try double("beta2") { c.beta2 = v }
     if let v = try int("threads") { c.threads = v }
     if let v = try string("tokenizer") { c.tokenizer = v }
     if let v = try int("vocabSize") { c.trainedVocabularySize = v }
@@ -277,7 +279,7 @@ func clipExecutor(ranks: Int, threads: Int, output: String? = nil) -> RunExecuto
         var args = [
             "train", "--model", c.model, "--data", c.data, "--data-seed", "\(c.dataSeed)", "--epochs", "\(c.epochs)", "--batch-size", "\(c.batchSize)",
             "--lr", "\(c.learningRate)", "--lr-min", "\(c.learningRateFloor)", "--wd", "\(c.weightDecay)", "--warmup", "\(c.warmupSteps)",
-            "--seed", "\(c.seed)", "--optimizer", c.optimizer.rawValue, "--tokenizer", c.tokenizer, "--vocab-size", "\(c.trainedVocabularySize)",
+            "--seed", "\(c.seed)", "--optimizer", c.optimizer.rawValue, "--beta1", "\(c.beta1)", "--beta2", "\(c.beta2)", "--tokenizer", c.tokenizer, "--vocab-size", "\(c.trainedVocabularySize)",
             "--eval-examples", "\(c.evalExamplesPerClass)", "--retrieval-size", "\(c.retrievalCount)", "--eval-every", "\(c.evalEvery)",
             "--objective", c.objective.preset ?? "openclip", "--loss", c.objective.loss.rawValue,
             "--temperature-rule", c.objective.temperatureRule.rawValue, "--inner-lr-schedule", c.objective.innerLRSchedule.rawValue,

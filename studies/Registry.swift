@@ -27,7 +27,10 @@ struct StudyDefinition: Sendable {
     }
 }
 
-let registry: [StudyDefinition] = [innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy, fccoRegime]
+let registry: [StudyDefinition] = [
+    innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy, fccoRegime, inverseScaling, tokenReductionStrategies,
+    finetuneMasking,
+]
 
 /// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant: a tic per
 /// epoch for the short presets, every 5 epochs for the paper's 30+.

@@ -129,7 +129,11 @@ struct StudyCommand: ParsableCommand {
     /// One line per variant of the resolved configuration of its seed-0 run, then the run count.
     func printPlan(_ study: Study, preset: StudyPreset) throws {
         let runs = study.expand(preset: preset, seeds: seeds, codeVersion: codeVersion())
-        print("study \(study.name) (\(preset.rawValue)): \(runs.count) runs, \(study.variants.count) variants × \(runs.count / study.variants.count) seeds")
+        let runner = StudyRunner(study: study, cacheRoot: cache, codeVersion: codeVersion())
+        let cached = runs.filter(runner.isFinished).count
+        print(
+            "study \(study.name) (\(preset.rawValue)): \(runs.count) runs, \(study.variants.count) variants × \(runs.count / study.variants.count) seeds, "
+                + "\(cached) already in \(cache)/\(study.cacheGroup)" + (study.cacheGroup == study.name ? "" : " (shared with the other studies of that group)"))
         var samples = 0
         for run in runs {
             let c = try trainingConfiguration(run.settings, directory: "-")
@@ -138,8 +142,9 @@ struct StudyCommand: ParsableCommand {
             guard run.seed == 0 else { continue }
             let steps = c.epochs * (count / c.batchSize)
             print("  \(run.variant): model \(c.model), data \(c.data), \(c.epochs) epochs × batch \(c.batchSize) = \(steps) steps, warm-up \(c.warmupSteps), "
-                  + "lr \(c.learningRate), wd \(c.weightDecay), \(c.objective.summary)"
-                  + (c.objective.loss.usesSampleState ? ", E \(c.objective.gammaDecayEpochs.map(String.init) ?? "epochs/2")" : ""))
+                  + "lr \(c.learningRate), wd \(c.weightDecay), \(c.optimizer.rawValue) β \(c.beta1)/\(c.beta2), \(c.objective.summary)"
+                  + (c.objective.loss.usesSampleState ? ", E \(c.objective.gammaDecayEpochs.map(String.init) ?? "epochs/2")" : "")
+                  + (clipaArguments(c).isEmpty ? "" : ", CLIPA: " + clipaArguments(c).joined(separator: " ")))
         }
         print("  \(samples) training samples in all")
     }

@@ -21,6 +21,9 @@ public struct Contrast: Sendable, Hashable {
     /// `Findings.verdict`), in the metric's units: `Findings.margin` for accuracies and recalls.
     /// *Reproduced* needs only the direction.
     public let margin: Double
+    /// A constant added to every d_s: a non-inferiority part (`costsAtMost`) adds its tolerance so
+    /// that "above 0" reads "loses less than the tolerance".
+    public var offset: Double = 0
 
     public struct Term: Sendable, Hashable {
         public let variant: String
@@ -47,6 +50,21 @@ public struct Contrast: Sendable, Hashable {
         margin: Double = Findings.margin
     ) -> Contrast {
         Contrast(label: label ?? "\(candidate) − \(baseline)", metric: metric, terms: [Term(candidate, 1), Term(baseline, -1)], paper: paper, margin: margin)
+    }
+
+    /// `candidate − baseline + tolerance`: the claim that the candidate loses less than
+    /// `tolerance` against the baseline (non-inferiority). With margin 0 the rule reads: *reproduced*
+    /// when the interval of candidate − baseline lies above −tolerance, *not reproduced* when it lies
+    /// below −tolerance (a loss of more than the tolerance is established).
+    public static func costsAtMost(
+        _ tolerance: Double, _ candidate: String, against baseline: String, metric: String = "eval_mean", paper: String = ""
+    ) -> Contrast {
+        precondition(tolerance >= 0, "Contrast.costsAtMost: tolerance must be ≥ 0")
+        var c = Contrast(
+            label: "\(candidate) − \(baseline) + \(tolerance) (loses less than \(tolerance))", metric: metric,
+            terms: [Term(candidate, 1), Term(baseline, -1)], paper: paper, margin: 0)
+        c.offset = tolerance
+        return c
     }
 
     /// `(a − b) − (c − d)`: the claim that a's lead over b is larger than c's over d.
@@ -178,7 +196,7 @@ public enum Findings {
                 }
                 var seeds = Set(table[c.terms[0].variant]!.keys)
                 for term in c.terms.dropFirst() { seeds.formIntersection(table[term.variant]!.keys) }
-                let values = seeds.sorted().map { s in c.terms.reduce(0) { $0 + $1.weight * table[$1.variant]![s]! } }
+                let values = seeds.sorted().map { s in c.terms.reduce(c.offset) { $0 + $1.weight * table[$1.variant]![s]! } }
                 var variants: [String: Summary] = [:]
                 for term in c.terms { variants[term.variant] = Summary(seeds.sorted().map { table[term.variant]![$0]! }) }
                 return FindingPart(contrast: c, values: values, variants: variants)

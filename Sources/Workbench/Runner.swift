@@ -54,7 +54,8 @@ public struct StudyResults: Sendable {
 
 public struct StudyRunner {
     public let study: Study
-    /// Where run directories go: `<cacheRoot>/<study>/<run id>`.
+    /// Where run directories go: `<cacheRoot>/<cache group>/<run id>` (the group is the study's
+    /// name unless it shares runs with others).
     public let cacheRoot: String
     public let codeVersion: String
     /// Receives progress lines ("run 3/8 …"); standard output by default.
@@ -69,7 +70,7 @@ public struct StudyRunner {
         self.codeVersion = codeVersion
     }
 
-    public func directory(of run: PlannedRun) -> String { "\(cacheRoot)/\(study.name)/\(run.id)" }
+    public func directory(of run: PlannedRun) -> String { "\(cacheRoot)/\(study.cacheGroup)/\(run.id)" }
 
     /// A run is finished when its directory holds `done.json` (written after the executor returned
     /// and its metrics.csv parsed).

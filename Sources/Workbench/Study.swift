@@ -76,10 +76,14 @@ public struct Study: Sendable {
     public let presets: [StudyPreset: PresetScale]
     /// The key path the seed is written to.
     public let seedKey: String
+    /// The folder of the cache its runs go in: the study's name unless studies share runs. A run's
+    /// id hashes its whole settings and the code version, so studies whose variants coincide (the
+    /// CLIPA studies share a regime and some variants) compute each shared run once.
+    public let cacheGroup: String
 
     public init(
         name: String, title: String, mirrors: String, base: [String: ConfigValue], factors: [Factor],
-        presets: [StudyPreset: PresetScale], seedKey: String = "seed"
+        presets: [StudyPreset: PresetScale], seedKey: String = "seed", cacheGroup: String? = nil
     ) {
         precondition(Settings.isValidKey(seedKey), "Study \(name): invalid seed key")
         for p in StudyPreset.allCases { precondition(presets[p] != nil, "Study \(name): no \(p.rawValue) preset") }
@@ -90,6 +94,7 @@ public struct Study: Sendable {
         self.factors = factors
         self.presets = presets
         self.seedKey = seedKey
+        self.cacheGroup = cacheGroup ?? name
     }
 
     /// Every combination of levels (the first factor varies slowest) × seeds 0..<n, with

@@ -120,7 +120,10 @@ struct StudyTests {
     }
 
     @Test("Every declared study runs its smoke preset and writes its figures, provenance and a table row per variant",
-          arguments: ["inner-lr-schedule", "fastclip-vs-openclip", "gradient-reduction", "optimizers", "fcco-regime"])
+          arguments: [
+            "inner-lr-schedule", "fastclip-vs-openclip", "gradient-reduction", "optimizers", "fcco-regime", "inverse-scaling", "token-reduction-strategies",
+            "finetune-masking",
+          ])
     func everyStudySmoke(name: String) throws {
         let base = NSTemporaryDirectory() + "study-\(name)-\(UUID().uuidString)"
         // A timing study runs one at a time even when asked for more.
@@ -130,10 +133,16 @@ struct StudyTests {
         if name == "gradient-reduction" {
             #expect(r.out.contains("gradient-reduction times its runs: running them one at a time") && !r.out.contains(", 2 at a time"), "\(r.out)")
         }
-        let expected = ["inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "gradient-reduction": 6, "optimizers": 2, "fcco-regime": 20][name]!
+        let expected = [
+            "inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "gradient-reduction": 6, "optimizers": 2, "fcco-regime": 20, "inverse-scaling": 18,
+            "token-reduction-strategies": 18, "finetune-masking": 8,
+        ][name]!
         let table = try String(contentsOfFile: base + "/out/table.md", encoding: .utf8)
         #expect(table.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| ---") }.count == 1 + expected, "\(table)")
-        let figure = ["fastclip-vs-openclip": "speedup", "gradient-reduction": "time-breakdown", "fcco-regime": "gap"][name] ?? "eval-mean"
+        let figure = [
+            "fastclip-vs-openclip": "speedup", "gradient-reduction": "time-breakdown", "fcco-regime": "gap", "inverse-scaling": "drop",
+            "token-reduction-strategies": "image", "finetune-masking": "mask",
+        ][name] ?? "eval-mean"
         let png = try ImageDecoder.decode(path: base + "/out/\(figure).png")
         #expect(png.width == 960 && png.height == 600)
         // One provenance row per run, naming the host's CPU and the OpenBLAS build.
