@@ -23,7 +23,9 @@ func writeProvenance(_ runs: [(run: PlannedRun, directory: String)], output: Str
     }
     var rows: [[Cell]] = []
     for (run, dir) in runs {
-        let config = try json(dir + "/config.json"), done = try json(dir + "/done.json")
+        // A staged (CLIPA) run's environment is in its stages' config.json; the first stage's.
+        let top = try json(dir + "/config.json"), done = try json(dir + "/done.json")
+        let config = top["provenance"] == nil && top["stages"] != nil ? try json(dir + "/pretrain/config.json") : top
         let p = config["provenance"] as? [String: Any] ?? [:]
         let architecture = config["modelArchitecture"] as? [String: Any] ?? [:]
         func text(_ v: Any?) -> Cell {

@@ -37,11 +37,12 @@ public enum TokenizerMetadata {
                 guard parts.count == 2 else { throw TrainingError.io(path: path, reason: "tokenizer merge \(i + 1) is not two symbols: '\(line)'") }
                 return (String(parts[0]), String(parts[1]))
             }
-            let t = try CLIPTokenizer(merges: merges)
-            guard t.vocabularySize == vocabularySize else {
-                throw TrainingError.io(path: path, reason: "tokenizer has \(t.vocabularySize) tokens but the model's embedding has \(vocabularySize)")
+            // A BPE trained to a size its captions could not fill stops early and keeps the size
+            // asked for (`trainBPE`), so the embedding may have more rows than merges need.
+            guard vocabularySize >= 512 + merges.count + 2 else {
+                throw TrainingError.io(path: path, reason: "tokenizer has \(512 + merges.count + 2) tokens but the model's embedding has only \(vocabularySize)")
             }
-            return t
+            return try CLIPTokenizer(merges: merges, vocabularySize: vocabularySize)
         default:
             throw TrainingError.io(path: path, reason: "records no tokenizer (\(kindKey)); not a checkpoint written by clip train")
         }

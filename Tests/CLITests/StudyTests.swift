@@ -175,6 +175,41 @@ struct StudyTests {
                 #expect(abs(Double(g["batch_over_data"]!)! - Double(e)! * 64 / 4096) < 1e-12, "\(g)")
             }
         }
+        if ["inverse-scaling", "token-reduction-strategies"].contains(name) {
+            // Each size's drop is its level's final eval mean minus its full-token run's, in points.
+            let tokens = try csvRows(base + "/out/tokens.csv"), runs = try csvRows(base + "/out/runs.csv")
+            #expect(tokens.count == expected, "\(tokens)")
+            func final(_ variant: String) -> Double { Double(runs.last { $0["variant"] == variant }!["eval_mean"]!)! }
+            for t in tokens {
+                let size = t["size"]!, level = t["level"]!
+                #expect(abs(Double(t["drop_points"]!)! - 100 * (final("\(size) / \(level)") - final("\(size) / full"))) < 1e-9, "\(t)")
+                // The compute of a reduced run is below its full run's.
+                if level != "full" { #expect(Double(t["compute_gmacs"]!)! < Double(tokens.first { $0["size"] == size && $0["level"] == "full" }!["compute_gmacs"]!)!) }
+            }
+        }
+        if name == "inverse-scaling" {
+            // The paper's drops (§A6.1) beside ours: four points per paper model, 0 at full.
+            let curves = try csvRows(base + "/out/curves.csv")
+            #expect(curves.filter { $0["series"] == "L/16 (paper)" }.map { $0["drop_points"]! } == ["0", "-0.2", "-0.3", "-3"], "\(curves)")
+            #expect(curves.filter { $0["series"] == "clipa-s resize" }.count == 4 && curves.filter { $0["series"] == "clipa-s random" }.count == 2)
+        }
+        if name == "token-reduction-strategies" {
+            let ranking = try String(contentsOfFile: base + "/out/strategies.md", encoding: .utf8)
+            #expect(["| resize 16 |", "| grid 16 |", "| text 8 syntax |", "68.9 (1st)"].allSatisfy(ranking.contains), "\(ranking)")
+            #expect(try csvRows(base + "/out/strategies.csv").count == 16)
+        }
+        if name == "finetune-masking" {
+            // The change from unmasked fine-tuning, in points; the masked fine-tuning costs fewer GMACs per sample.
+            let masks = try csvRows(base + "/out/masks.csv"), runs = try csvRows(base + "/out/runs.csv")
+            func final(_ variant: String, _ column: String = "eval_mean") -> Double { Double(runs.last { $0["variant"] == variant }![column]!)! }
+            let r75 = try #require(masks.first { $0["series"] == "random" && $0["ratio"] == "75" })
+            #expect(abs(Double(r75["change_points"]!)! - 100 * (final("clipa-m / random 75%") - final("clipa-m / none"))) < 1e-9, "\(r75)")
+            #expect(final("clipa-m / random 75%", "gmacs_per_sample") < final("clipa-m / none", "gmacs_per_sample"))
+            #expect(masks.first { $0["series"] == "block (paper)" && $0["ratio"] == "75" }?["change_points"].flatMap(Double.init).map { abs($0 + 3.6) < 1e-9 } == true)
+            // The CLIPA studies share a cache group: inverse-scaling's clipa-m / resize 16 run is this study's unmasked one.
+            let plan = try runStudy(["inverse-scaling", "--preset", "smoke", "--cache", base + "/cache", "--plan"])
+            #expect(plan.status == 0 && plan.out.contains("18 runs, 18 variants × 1 seeds, 1 already in \(base)/cache/clipa"), "\(plan.out)")
+        }
         if name == "gradient-reduction" {
             // Measured ring volumes beside §7.3's: OpenCLIP's feature collectives move about twice FastCLIP's.
             let volumes = try String(contentsOfFile: base + "/out/volumes.md", encoding: .utf8)

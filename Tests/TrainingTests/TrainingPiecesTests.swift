@@ -9,6 +9,22 @@ import Training
 
 @Suite("Training building blocks")
 struct TrainingPiecesTests {
+    @Test("A trained BPE that stopped early round-trips through a checkpoint's metadata at the embedding's size")
+    func earlyStoppedTokenizerRoundTrip() throws {
+        // Four short captions cannot fill 1,024 ids: the trainer stops early and keeps the size.
+        let captions = ["a red circle", "a blue square", "two red circles", "a green star on the left"]
+        let trained = try CLIPTokenizer.trainBPE(captions: captions, vocabularySize: 1024)
+        #expect(trained.vocabularySize == 1024 && 512 + trained.merges.count + 2 < 1024)
+        let metadata = TokenizerMetadata.entries(kind: "trained", tokenizer: trained)
+        let loaded = try #require(try TokenizerMetadata.tokenizer(from: metadata, path: "x.safetensors", vocabularySize: 1024) as? CLIPTokenizer)
+        #expect(loaded.vocabularySize == 1024 && loaded.endOfText == trained.endOfText)
+        for c in captions + ["three green stars"] { #expect(loaded.tokenize(c, contextLength: 16) == trained.tokenize(c, contextLength: 16)) }
+        // An embedding too small for the merges is refused, naming the file.
+        #expect {
+            _ = try TokenizerMetadata.tokenizer(from: metadata, path: "x.safetensors", vocabularySize: 512 + trained.merges.count)
+        } throws: { "\($0)".contains("x.safetensors") && "\($0)".contains("only") }
+    }
+
     @Test("The thread-mode rule: batch-split for one process, even shards of ≥ 16 and models from tiny up; errors name --thread-mode")
     func threadModeRule() throws {
         let nano = try CLIPModel<Float>(CLIPConfiguration.preset("nano")!).forwardFlopsPerSample

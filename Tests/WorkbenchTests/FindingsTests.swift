@@ -97,6 +97,38 @@ struct FindingsTests {
         #expect(f[0].parts.map(\.verdict) == [.reproduced, .notReproduced] && f[0].verdict == .notReproduced)
     }
 
+    @Test("Non-inferiority: candidate − baseline + tolerance, reproduced above −tolerance, not reproduced below it, else inconclusive")
+    func nonInferiority() throws {
+        // B − A per seed: −0.002, −0.003, −0.001 (a loss of 0.2 points, well under 0.005);
+        // C − A: −0.020, −0.022, −0.021 (a loss of 2 points); D − A: −0.004, +0.003, −0.012 (spread over −0.005).
+        let text = """
+            variant,seed,epoch,m
+            A,0,1,0.500
+            A,1,1,0.600
+            A,2,1,0.550
+            B,0,1,0.498
+            B,1,1,0.597
+            B,2,1,0.549
+            C,0,1,0.480
+            C,1,1,0.578
+            C,2,1,0.529
+            D,0,1,0.496
+            D,1,1,0.603
+            D,2,1,0.538
+            """
+        let parts = ["B", "C", "D"].map { Contrast.costsAtMost(0.005, $0, against: "A", metric: "m") }
+        let f = try Findings.evaluate([Claim("costs little", source: "t", parts: parts)], runsCSV: text, path: "runs.csv")
+        let p = f[0].parts
+        for (v, e) in zip(p[0].values, [-0.002, -0.003, -0.001]) { #expect(abs(v - (e + 0.005)) < 1e-12) }
+        // By hand: the interval of B − A is −0.002 ± 4.303 · 0.001 / √3 = [−0.0045, +0.0005]: above
+        // −0.005, so the loss is under the tolerance, while the plain difference is inconclusive.
+        let raw = Findings.tInterval([-0.002, -0.003, -0.001])
+        #expect(abs(p[0].interval.low - (raw.low + 0.005)) < 1e-12 && raw.low > -0.005 && raw.high > 0)
+        #expect(abs(raw.low - (-0.002 - 4.3027 * 0.001 / 3.0.squareRoot())) < 1e-4)
+        #expect(p.map(\.verdict) == [.reproduced, .notReproduced, .inconclusive], "\(p.map(\.verdict))")
+        #expect(p[0].contrast.margin == 0 && p[0].contrast.label.contains("loses less than 0.005"))
+    }
+
     @Test("findings.csv and findings.md carry each part, its interval and verdict; the overview gathers claims across files")
     func outputs() throws {
         let f = try Findings.evaluate(

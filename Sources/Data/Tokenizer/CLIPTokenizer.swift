@@ -79,6 +79,17 @@ public struct CLIPTokenizer: Tokenizer {
         try self.init(merges: merges, source: "merges", firstLine: 1, vocabularySize: 512 + merges.count + 2)
     }
 
+    /// The same with a vocabulary of `vocabularySize` ids (≥ 512 + `merges.count` + 2): the size a
+    /// trained BPE that stopped early keeps (`trainBPE`), the ids between its last merge and the
+    /// specials unused.
+    /// - Throws: `TokenizerError.vocabularySizeTooSmall` when the merges do not fit.
+    public init(merges: [(String, String)], vocabularySize: Int) throws {
+        guard vocabularySize >= 512 + merges.count + 2 else {
+            throw TokenizerError.vocabularySizeTooSmall(requested: vocabularySize, minimum: 512 + merges.count + 2)
+        }
+        try self.init(merges: merges, source: "merges", firstLine: 1, vocabularySize: vocabularySize)
+    }
+
     /// The common initialiser: merge `k` gets id 512 + k and came from line `firstLine + k` of
     /// `source`; the specials are the last two of `vocabularySize` ids. As in OpenCLIP, a symbol
     /// text made twice gets the later id, and a pair listed twice the later rank.
