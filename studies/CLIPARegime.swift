@@ -81,7 +81,8 @@ func clipaRegime(_ study: String) -> String {
     (batch/data 1/12,200 → 1/64); warm-up 1,600 of 78,125 steps (2%) → 8 of 384 (2%), cosine to 0; lr 1.024e-3 → 1e-3; \
     AdamW(0.9, 0.95), wd 0.2 → the same; fine-tuning 131M samples (5.1%) at full tokens, lr × 0.1, warm-up 20% → one epoch \
     of the first 2,560 pairs (5.2%, 20 steps) at full tokens, lr × 0.1, warm-up 4 steps; learned positional tables \
-    interpolated between the stages; 3 seeds (the paper: 1). \(study) What differs: synthetic shapes data evaluated on \
+    interpolated between the stages; every level is fine-tuned, the full-token one too (so all see the same samples; \
+the paper's 224 px point has no fine-tuning); 3 seeds (the paper: 1). \(study) What differs: synthetic shapes data evaluated on \
     held-out zero-shot shape, colour, count and position and 1,000-pair retrieval (eval mean) instead of ImageNet; \
     models 10⁴× smaller; a batch holding 190× more of the data.
     """
@@ -139,13 +140,14 @@ func deriveCLIPATokens(
         guard let base = value["\(size) / full"] else { continue }
         for l in levels {
             guard let x = value["\(size) / \(l.label)"] else { continue }
-            let v = Summary(Array(x.values))
+            // Mean, drop and compute over the same seeds: those with a full-token run too.
             let seeds = Set(x.keys).intersection(base.keys).sorted()
+            let v = Summary(seeds.map { x[$0]! })
             let drop = Summary(seeds.map { 100 * (x[$0]! - base[$0]!) })
-            let c = Summary(Array((compute["\(size) / \(l.label)"] ?? [:]).values))
+            let c = Summary(seeds.compactMap { compute["\(size) / \(l.label)"]?[$0] })
             let paper = paperDrops[size]?[l.label]
             rows.append([
-                .text(size), .text(l.label), .text("\(size) \(l.strategy)"), .text(l.strategy), .number(Double(l.imageTokens)), .number(Double(l.imageTokens) / 64),
+                .text(size), .text(l.label), .text("\(size) \(l.imageTokens < 64 ? "image" : l.textTokens < 32 ? "text" : "full") \(l.strategy)"), .text(l.strategy), .number(Double(l.imageTokens)), .number(Double(l.imageTokens) / 64),
                 .number(Double(l.textTokens)), .number(v.mean), .number(v.standardDeviation), .number(drop.mean), .number(drop.standardDeviation),
                 .number(c.mean), .number(Double(v.count)),
             ])
@@ -166,10 +168,11 @@ func deriveCLIPATokens(
         guard case .text(let size) = r[0], case .text(let label) = r[1] else { return ("", r) }
         return ("\(size) / \(label)", r)
     })
-    let imageStrategies = levels.filter { $0.imageTokens < 64 }.map(\.strategy).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+    let imageLevels = levels.filter { $0.imageTokens < 64 }
+    let imageStrategies = imageLevels.map(\.strategy).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
     for size in sizes {
         for strategy in imageStrategies {
-            let members = [CLIPALevels.full] + levels.filter { $0.strategy == strategy }.sorted { $0.imageTokens > $1.imageTokens }
+            let members = [CLIPALevels.full] + imageLevels.filter { $0.strategy == strategy }.sorted { $0.imageTokens > $1.imageTokens }
             for l in members {
                 guard let r = byLabel["\(size) / \(l.label)"] else { continue }
                 curves.append([.text("\(size) \(strategy)"), .number(Double(l.imageTokens) / 64), r[7], r[8], r[9], r[10]])

@@ -53,13 +53,13 @@ let finetuneMasking = StudyDefinition(
     claims: [
         Claim(
             "A 25% random mask while fine-tuning costs (almost) nothing", source: "CLIPA-v2 Table 2 (random 25%: 78.2 against 77.9 unmasked), §A3",
-            parts: [.costsAtMost(Findings.margin, "clipa-m / random 25%", against: "clipa-m / none", paper: "+0.3")]),
+            parts: [.costsAtMost(Findings.margin, "clipa-m / random 25%", against: "clipa-m / none", paper: "+0.3 IN-1k points (the difference alone)")]),
         Claim(
             "Random masking beats block masking at 75%", source: "CLIPA-v2 Table 2 (76.2 against 74.3)",
-            parts: [.difference("clipa-m / random 75%", minus: "clipa-m / block 75%", paper: "+1.9")]),
+            parts: [.difference("clipa-m / random 75%", minus: "clipa-m / block 75%", paper: "+1.9 IN-1k points")]),
         Claim(
             "Masking 75% while fine-tuning costs more than masking 25%", source: "CLIPA-v2 Table 2 (random 78.2 → 76.2)",
-            parts: [.difference("clipa-m / random 25%", minus: "clipa-m / random 75%", paper: "+2.0")]),
+            parts: [.difference("clipa-m / random 25%", minus: "clipa-m / random 75%", paper: "+2.0 IN-1k points")]),
     ],
     derive: { try deriveFinetuneMasks(in: $0) })
 

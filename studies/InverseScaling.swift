@@ -59,8 +59,16 @@ let inverseScaling = StudyDefinition(
         Claim(
             "Larger models lose less accuracy when pre-trained on fewer image tokens (resize)", source: "CLIPA §A1, §A6.1",
             parts: [
-                smallerDrop("clipa-l", than: "clipa-s", at: "resize 16", paper: "L/16 −0.3 vs S/16 −2.0 at 112 px: +1.7"),
-                smallerDrop("clipa-l", than: "clipa-s", at: "resize 4", paper: "L/16 −3.0 vs S/16 −6.2 at 64 px: +3.2"),
+                smallerDrop("clipa-l", than: "clipa-s", at: "resize 16", paper: "L/16 −0.3 vs S/16 −2.0 at 112 px: +1.7 IN-1k points"),
+                smallerDrop("clipa-l", than: "clipa-s", at: "resize 4", paper: "L/16 −3.0 vs S/16 −6.2 at 64 px: +3.2 IN-1k points"),
+            ]),
+        Claim(
+            "The drop shrinks at every step up the ladder (resize)", source: "CLIPA §A6.1 (S/16 → B/16 → L/16)",
+            parts: [
+                smallerDrop("clipa-m", than: "clipa-s", at: "resize 16", paper: "B/16 −1.3 vs S/16 −2.0: +0.7 IN-1k points"),
+                smallerDrop("clipa-l", than: "clipa-m", at: "resize 16", paper: "L/16 −0.3 vs B/16 −1.3: +1.0 IN-1k points"),
+                smallerDrop("clipa-m", than: "clipa-s", at: "resize 4", paper: "B/16 −4.2 vs S/16 −6.2: +2.0 IN-1k points"),
+                smallerDrop("clipa-l", than: "clipa-m", at: "resize 4", paper: "L/16 −3.0 vs B/16 −4.2: +1.2 IN-1k points"),
             ]),
         Claim(
             "The same holds under random masking", source: "CLIPA §A3 (inverse scaling under all four strategies)",
@@ -71,8 +79,8 @@ let inverseScaling = StudyDefinition(
         Claim(
             "A larger model on 4 image tokens beats the next smaller one on all 64", source: "CLIPA §A6.1 (S/16 full → B/16 @64 px: +3.2; B/16 full → L/16 @64 px: +2.1 to +2.5)",
             parts: [
-                .difference("clipa-m / resize 4", minus: "clipa-s / full", paper: "+3.2 (B/16 @64 px − S/16 full)"),
-                .difference("clipa-l / resize 4", minus: "clipa-m / full", paper: "+2.1 to +2.5 (L/16 @64 px − B/16 full)"),
+                .difference("clipa-m / resize 4", minus: "clipa-s / full", paper: "+3.2 IN-1k points (B/16 @64 px − S/16 full)"),
+                .difference("clipa-l / resize 4", minus: "clipa-m / full", paper: "+2.1 to +2.5 IN-1k points (L/16 @64 px − B/16 full)"),
             ]),
     ],
     derive: {

@@ -51,13 +51,13 @@ let tokenReductionStrategies = StudyDefinition(
         Claim(
             "Resize is the best image strategy at 25% of the tokens", source: "CLIPA §A1, §A3 (L/16 at 75%: resize 68.9, block 68.5, random 67.6, grid 67.3)",
             parts: [
-                .difference("clipa-l / resize 16", minus: "clipa-l / block 16", paper: "+0.4"),
-                .difference("clipa-l / resize 16", minus: "clipa-l / random 16", paper: "+1.3"),
-                .difference("clipa-l / resize 16", minus: "clipa-l / grid 16", paper: "+1.6"),
+                .difference("clipa-l / resize 16", minus: "clipa-l / block 16", paper: "+0.4 IN-1k points"),
+                .difference("clipa-l / resize 16", minus: "clipa-l / random 16", paper: "+1.3 IN-1k points"),
+                .difference("clipa-l / resize 16", minus: "clipa-l / grid 16", paper: "+1.6 IN-1k points"),
             ]),
         Claim(
             "Syntax masking is the best text strategy at the shortest length", source: "CLIPA §A1, §A4 (B/16 at length 4: syntax ≈ −3.0, others −4 to −5)",
-            parts: ["truncate", "random", "block"].map { .difference("clipa-l / text 8 syntax", minus: "clipa-l / text 8 \($0)", paper: "+1 to +2") }),
+            parts: ["truncate", "random", "block"].map { .difference("clipa-l / text 8 syntax", minus: "clipa-l / text 8 \($0)", paper: "+1 to +2 IN-1k points (B/16, length 4)") }),
         Claim(
             "Inverse scaling appears under every image strategy", source: "CLIPA §A3 (secondary source)",
             parts: imageStrategyLevels.map { smallerDrop("clipa-l", than: "clipa-s", at: $0.label) }),

@@ -248,7 +248,7 @@ public enum Findings {
         }
         out += "Rule (fixed before the runs): a part is *reproduced* when the 95% t interval of its paired difference over seeds lies "
             + "above 0, *not reproduced* when it lies below the part's margin (+\(margin) for accuracies and recalls: an effect of that size "
-            + "in the claimed direction is excluded), "
+            + "in the claimed direction is excluded; 0 for a part that loses less than a tolerance, whose difference includes the tolerance), "
             + "else *inconclusive*; a claim is reproduced when all its parts are and not reproduced when any part is not.\n"
         return out
     }
