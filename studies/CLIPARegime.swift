@@ -82,7 +82,7 @@ func clipaRegime(_ study: String) -> String {
     AdamW(0.9, 0.95), wd 0.2 → the same; fine-tuning 131M samples (5.1%) at full tokens, lr × 0.1, warm-up 20% → one epoch \
     of the first 2,560 pairs (5.2%, 20 steps) at full tokens, lr × 0.1, warm-up 4 steps; learned positional tables \
     interpolated between the stages; every level is fine-tuned, the full-token one too (so all see the same samples; \
-the paper's 224 px point has no fine-tuning); 3 seeds (the paper: 1). \(study) What differs: synthetic shapes data evaluated on \
+    the paper's 224 px point has no fine-tuning); 3 seeds (the paper: 1). \(study) What differs: synthetic shapes data evaluated on \
     held-out zero-shot shape, colour, count and position and 1,000-pair retrieval (eval mean) instead of ImageNet; \
     models 10⁴× smaller; a batch holding 190× more of the data.
     """
