@@ -88,8 +88,12 @@ func clipaRegime(_ study: String) -> String {
     """
 }
 
-/// The presets of a CLIPA study: smoke (seconds), quick (minutes, one seed) and paper (the
-/// regime above, 3 seeds), with `regime` saying what the study adds.
+/// The paper preset's scale: 6 epochs of 8,192 pairs, fine-tuning on the first 2,560.
+let clipaPaperScale: [String: ConfigValue] = ["data": "shapes:8192", "epochs": 6, "finetune.data": "shapes:2560"]
+
+/// The presets of a CLIPA study: smoke (seconds), quick (the paper's regime with one seed, a
+/// quarter to a third of an hour) and paper (the regime above, 3 seeds), with `regime` saying
+/// what the study adds.
 func clipaPresets(regime: String) -> [StudyPreset: PresetScale] {
     [
         // Seconds: 256 pairs, one epoch at batch 64, fine-tuning on 64 pairs, a small held-out set.
@@ -99,9 +103,11 @@ func clipaPresets(regime: String) -> [StudyPreset: PresetScale] {
                 "data": "shapes:256", "epochs": 1, "batchSize": 64, "vocabSize": 600, "evalExamples": 5, "retrievalSize": 50,
                 "finetune.data": "shapes:64",
             ]),
-        // Minutes: 3 epochs of 2,048 pairs (6,144 samples), fine-tuning on 256 pairs (4.2%), one seed.
-        .quick: PresetScale(seeds: 1, ["data": "shapes:2048", "epochs": 3, "finetune.data": "shapes:256"]),
-        .paper: PresetScale(seeds: 3, ["data": "shapes:8192", "epochs": 6, "finetune.data": "shapes:2560"], regime: clipaRegime(regime)),
+        // The paper's regime with one seed: its runs are the paper preset's seed 0 (the same settings,
+        // so the same cache entries either way). A shorter quick preset (3 epochs of 2,048 pairs,
+        // 48 steps) left every size at chance, which shows nothing about token reduction.
+        .quick: PresetScale(seeds: 1, clipaPaperScale),
+        .paper: PresetScale(seeds: 3, clipaPaperScale, regime: clipaRegime(regime)),
     ]
 }
 
@@ -121,7 +127,8 @@ func smallerDrop(_ a: String, than b: String, at level: String, metric: String =
 /// tokens.csv and drops.md: per size and level, the final eval mean (mean ± sd over seeds), the
 /// seed-paired drop from the same size's full-token run in points, the compute, the tokens kept,
 /// and the paper's drop where it gives one (`paperDrops[size][level]`, points, for the paper's
-/// model `paperNames[size]`). curves.csv: per size and image strategy, the drop against the
+/// model `paperNames[size]`), and the same eval mean and drop at the end of pre-training (before
+/// the full-token fine-tuning; a resized run is evaluated there at its own resolution). curves.csv: per size and image strategy, the drop against the
 /// fraction of image tokens kept (the full run at 1), and the paper's drops against its own
 /// fractions (`paperFractions[level]`).
 func deriveCLIPATokens(
@@ -132,10 +139,13 @@ func deriveCLIPATokens(
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw WorkbenchError.missing(what: path) }
     let value = try Findings.finalValues(runsCSV: text, path: path, metric: "eval_mean")
     let compute = try Findings.finalValues(runsCSV: text, path: path, metric: "compute_gmacs")
+    // The eval mean at the end of pre-training, before the full-token fine-tuning (a resized run
+    // is evaluated at its own resolution there; masked and text-reduced runs at full tokens).
+    let pretrained = try Findings.finalValues(runsCSV: text, path: path, metric: "eval_mean", stage: "1")
     var rows: [[Cell]] = []
-    var md = "**Final eval mean by size and pre-training tokens, and the drop from full tokens (points, seed-paired; mean ± sd)**\n\n"
-    md += "| size | level | image tokens | text tokens | eval mean | drop | paper's drop | compute (GMACs) |\n"
-    md += "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    var md = "**Final eval mean by size and pre-training tokens, and the drop from full tokens (points, seed-paired; mean ± sd); before fine-tuning: the same at the end of pre-training, a resized run evaluated at its own resolution**\n\n"
+    md += "| size | level | image tokens | text tokens | eval mean | drop | paper's drop | before fine-tuning | its drop | compute (GMACs) |\n"
+    md += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     for size in sizes {
         guard let base = value["\(size) / full"] else { continue }
         for l in levels {
@@ -145,22 +155,29 @@ func deriveCLIPATokens(
             let v = Summary(seeds.map { x[$0]! })
             let drop = Summary(seeds.map { 100 * (x[$0]! - base[$0]!) })
             let c = Summary(seeds.compactMap { compute["\(size) / \(l.label)"]?[$0] })
+            let pre = pretrained["\(size) / \(l.label)"], preBase = pretrained["\(size) / full"]
+            let preSeeds = seeds.filter { pre?[$0] != nil && preBase?[$0] != nil }
+            let p = Summary(preSeeds.map { pre![$0]! })
+            let preDrop = Summary(preSeeds.map { 100 * (pre![$0]! - preBase![$0]!) })
             let paper = paperDrops[size]?[l.label]
             rows.append([
                 .text(size), .text(l.label), .text("\(size) \(l.imageTokens < 64 ? "image" : l.textTokens < 32 ? "text" : "full") \(l.strategy)"), .text(l.strategy), .number(Double(l.imageTokens)), .number(Double(l.imageTokens) / 64),
                 .number(Double(l.textTokens)), .number(v.mean), .number(v.standardDeviation), .number(drop.mean), .number(drop.standardDeviation),
-                .number(c.mean), .number(Double(v.count)),
+                .number(c.mean), .number(Double(v.count)), .number(p.mean), .number(p.standardDeviation), .number(preDrop.mean), .number(preDrop.standardDeviation),
             ])
             md += "| \(size) | \(l.label) | \(l.imageTokens) | \(l.textTokens) | " + String(format: "%.3f ± %.3f", v.mean, v.standardDeviation) + " | "
             md += (l.label == "full" ? "–" : String(format: "%+.2f ± %.2f", drop.mean, drop.standardDeviation)) + " | "
-            md += (paper.map { String(format: "%+.1f", $0) + " (\(paperNames[size] ?? "paper"))" } ?? "–") + " | " + String(format: "%.0f", c.mean) + " |\n"
+            md += (paper.map { String(format: "%+.1f", $0) + " (\(paperNames[size] ?? "paper"))" } ?? "–") + " | "
+            md += (preSeeds.isEmpty ? "– | –" : String(format: "%.3f ± %.3f | ", p.mean, p.standardDeviation)
+                + (l.label == "full" ? "–" : String(format: "%+.2f ± %.2f", preDrop.mean, preDrop.standardDeviation)))
+            md += " | " + String(format: "%.0f", c.mean) + " |\n"
         }
     }
     guard !rows.isEmpty else { throw WorkbenchError.malformed(what: path, reason: "no size has a full-token run to measure drops from") }
     let csv = CSV.render(
         columns: [
             "size", "level", "series", "strategy", "image_tokens", "image_fraction", "text_tokens", "eval_mean", "eval_mean_sd", "drop_points", "drop_sd_points",
-            "compute_gmacs", "seeds",
+            "compute_gmacs", "seeds", "pretrained_eval_mean", "pretrained_eval_mean_sd", "pretrained_drop_points", "pretrained_drop_sd_points",
         ], rows: rows)
     // The curves: ours per size and image strategy, then the paper's.
     var curves: [[Cell]] = []

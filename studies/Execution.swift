@@ -276,6 +276,13 @@ func inProcessExecutor(threads: Int?) -> RunExecutor {
 func clipExecutor(ranks: Int, threads: Int, output: String? = nil) -> RunExecutor {
     { run, directory in
         let c = try trainingConfiguration(run.settings, directory: directory)
+        if c.finetune != nil && FileManager.default.fileExists(atPath: directory + "/config.json") {
+            // A staged run stopped part-way (as the in-process executor does): it continues in the
+            // stage it stopped, from that stage's last checkpoint, with its recorded configuration.
+            let args = ["train", "--resume", directory, "--ranks", "\(ranks)", "--threads", "\(threads * ranks)"]
+            try runClip(args, what: ranks > 1 ? "ranks" : "jobs", output: output)
+            return
+        }
         var args = [
             "train", "--model", c.model, "--data", c.data, "--data-seed", "\(c.dataSeed)", "--epochs", "\(c.epochs)", "--batch-size", "\(c.batchSize)",
             "--lr", "\(c.learningRate)", "--lr-min", "\(c.learningRateFloor)", "--wd", "\(c.weightDecay)", "--warmup", "\(c.warmupSteps)",

@@ -165,15 +165,19 @@ public enum Findings {
 
     /// Each run's value of `metric` at its last epoch, by variant and seed, from runs.csv
     /// (columns `variant`, `seed`, `epoch` and the metric).
-    public static func finalValues(runsCSV text: String, path: String, metric: String) throws -> [String: [Int: Double]] {
+    /// With `stage`, only the rows of that stage of a staged run count (its `stage` column; a
+    /// runs.csv without one has a single stage, "1").
+    public static func finalValues(runsCSV text: String, path: String, metric: String, stage: String? = nil) throws -> [String: [Int: Double]] {
         let t: (columns: [String], rows: [[String]])
         do { t = try CSV.parse(text) } catch { throw WorkbenchError.malformed(what: path, reason: "\(error)") }
         guard let vi = t.columns.firstIndex(of: "variant"), let si = t.columns.firstIndex(of: "seed"), let ei = t.columns.firstIndex(of: "epoch") else {
             throw WorkbenchError.malformed(what: path, reason: "needs the columns variant, seed and epoch")
         }
         guard let mi = t.columns.firstIndex(of: metric) else { throw WorkbenchError.malformed(what: path, reason: "no column '\(metric)' (a finding's metric)") }
+        let stageIndex = t.columns.firstIndex(of: "stage")
         var last: [String: [Int: (epoch: Double, value: Double)]] = [:]
         for (n, r) in t.rows.enumerated() {
+            if let stage, (stageIndex.map { r[$0] } ?? "1") != stage { continue }
             guard let seed = CSV.number(r[si]).flatMap({ Int(exactly: $0) }), let epoch = CSV.number(r[ei]) else {
                 throw WorkbenchError.malformed(what: path, reason: "row \(n + 1): seed and epoch must be numbers")
             }

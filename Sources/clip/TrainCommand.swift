@@ -255,6 +255,6 @@ struct Train: ParsableCommand {
         print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
                                   chance: trainer?.chanceLevels ?? [:]))
         print(String(format: "wall time %@, %.1f samples/s while training; run directory %@",
-                     ProgressLine.duration(summary.wallSeconds), 1 / summary.trainSecondsPerSample, out))
+                     ProgressLine.duration(summary.wallSeconds), 1 / summary.trainSecondsPerSample, resume ?? out))
     }
 }

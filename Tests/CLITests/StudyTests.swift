@@ -183,6 +183,10 @@ struct StudyTests {
             for t in tokens {
                 let size = t["size"]!, level = t["level"]!
                 #expect(abs(Double(t["drop_points"]!)! - 100 * (final("\(size) / \(level)") - final("\(size) / full"))) < 1e-9, "\(t)")
+                // Before fine-tuning: the last eval of stage 1, the pre-training stage.
+                func pretrained(_ variant: String) -> Double { Double(runs.last { $0["variant"] == variant && $0["stage"] == "1" }!["eval_mean"]!)! }
+                #expect(abs(Double(t["pretrained_eval_mean"]!)! - pretrained("\(size) / \(level)")) < 1e-9, "\(t)")
+                #expect(abs(Double(t["pretrained_drop_points"]!)! - 100 * (pretrained("\(size) / \(level)") - pretrained("\(size) / full"))) < 1e-9, "\(t)")
                 // The compute of a reduced run is below its full run's.
                 if level != "full" { #expect(Double(t["compute_gmacs"]!)! < Double(tokens.first { $0["size"] == size && $0["level"] == "full" }!["compute_gmacs"]!)!) }
             }
