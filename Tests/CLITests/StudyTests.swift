@@ -14,6 +14,11 @@ func csvRows(_ path: String) throws -> [[String: String]] {
     return t.rows.map { Dictionary(uniqueKeysWithValues: zip(t.columns, $0)) }
 }
 
+/// A run directory's metrics.csv rows without the wall-clock columns (`…seconds`).
+func metricsWithoutTime(_ directory: String) throws -> [[String: String]] {
+    try csvRows(directory + "/metrics.csv").map { $0.filter { !$0.key.hasSuffix("seconds") } }
+}
+
 @Suite("study command line", .serialized)
 struct StudyTests {
     @Test("A smoke study end to end: CSV, figures that decode, a table with a row per variant; then cache hits and --render-only")
@@ -70,6 +75,27 @@ struct StudyTests {
             let out = try String(contentsOfFile: base + "/cache-two/temperature-ablation/\(d)/stdout.txt", encoding: .utf8)
             #expect(out.contains("ClipLab train"), "\(d): \(out)")
         }
+    }
+
+    @Test("--jobs 2: a staged run stopped between its stages continues in the fine-tuning stage and ends as the unbroken run did")
+    func stagedRunResumesUnderClip() throws {
+        let base = NSTemporaryDirectory() + "study-staged-resume-\(UUID().uuidString)"
+        let common = ["finetune-masking", "--preset", "smoke", "--threads", "1", "--jobs", "2", "--cache", base + "/cache"]
+        let first = try runStudy(common + ["--out", base + "/first"])
+        #expect(first.status == 0, "stderr: \(first.err)")
+        // Stop one run after its pre-training: its fine-tuning stage, combined metrics and done mark go.
+        let group = base + "/cache/clipa"
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: group).sorted()
+        let run = try #require(dirs.first { FileManager.default.fileExists(atPath: "\(group)/\($0)/finetune") })
+        let unbroken = try metricsWithoutTime("\(group)/\(run)/finetune")
+        for f in ["finetune", "done.json", "metrics.csv"] { try FileManager.default.removeItem(atPath: "\(group)/\(run)/\(f)") }
+        let second = try runStudy(common + ["--out", base + "/second"])
+        #expect(second.status == 0 && second.out.contains("1 to run"), "\(second.out)\n\(second.err)")
+        let log = try String(contentsOfFile: "\(group)/\(run)/stdout.txt", encoding: .utf8)
+        #expect(log.contains("stage 1 (pretrain) finished earlier") && log.contains("stage 2 of 2"), "\(log)")
+        #expect(try metricsWithoutTime("\(group)/\(run)/finetune") == unbroken)
+        // The study's tables read the same numbers as before the stop.
+        #expect(try String(contentsOfFile: base + "/second/masks.csv", encoding: .utf8) == String(contentsOfFile: base + "/first/masks.csv", encoding: .utf8))
     }
 
     @Test("--plan prints the paper presets' resolved regimes: steps, warm-up fractions, per-scale schedules and the scaled lr_τ")
