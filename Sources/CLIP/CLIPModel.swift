@@ -137,6 +137,30 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
         vision.backward(dImageFeatures, buffers: a.vision, params: store, afterBlock: afterBlock)
     }
 
+    /// Whether either tower holds a mixture of experts.
+    public var hasMixtures: Bool { config.vision.experts != nil || config.text.experts != nil }
+
+    /// Σ over every mixture block of both towers of its weighted auxiliary loss in the last
+    /// forward pass on `a` (w_lb·L_lb + w_z·L_z + …; 0 for a dense model). The gradient of this sum
+    /// is already in the blocks' backward; a trainer adds the value to the reported loss.
+    public func auxiliaryLoss(_ a: Activations) -> Double {
+        vision.transformer.auxiliaryLoss(a.vision.transformer) + text.transformer.auxiliaryLoss(a.text.transformer)
+    }
+
+    /// Scales every mixture block's auxiliary losses in `a` by `scale`: 1/G when a step routes its
+    /// batch as G groups (G = batch-split threads × ranks), so their sum is the groups' mean.
+    public func setAuxiliaryScale(_ scale: Double, activations a: Activations) {
+        vision.transformer.setAuxiliaryScale(scale, buffers: a.vision.transformer)
+        text.transformer.setAuxiliaryScale(scale, buffers: a.text.transformer)
+    }
+
+    /// Each mixture block's routing statistics of the last forward pass on `a`, named by its
+    /// parameter prefix (`visual.transformer.resblocks.1.mlp`, `transformer.resblocks.1.mlp`).
+    public func mixtureStatistics(_ a: Activations) -> [(name: String, statistics: MoEStatistics)] {
+        vision.transformer.mixtureStatistics(a.vision.transformer).map { ("visual.transformer.resblocks.\($0.block).mlp", $0.statistics) }
+            + text.transformer.mixtureStatistics(a.text.transformer).map { ("transformer.resblocks.\($0.block).mlp", $0.statistics) }
+    }
+
     /// Where the vision tower's parameters start in the flat buffer: the text tower and
     /// `logit_scale` come before it.
     public var visionParameterOffset: Int {

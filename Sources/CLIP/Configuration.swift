@@ -1,6 +1,7 @@
 // Model configurations: the presets of DESIGN.md, named and shaped like OpenCLIP's model configs.
 
 import Compute
+import Layers
 
 /// How the vision tower turns its last hidden state into one vector (before `ln_post`).
 public enum VisionPooling: String, Codable, Sendable, Hashable, CaseIterable {
@@ -33,6 +34,8 @@ public struct VisionConfiguration: Codable, Sendable, Hashable {
     public var mlpRatio: Int = 4
     public var pool: VisionPooling = .classToken
     public var positional: VisionPositional = .learned
+    /// The blocks whose MLP is a mixture of experts (CLIP-UP); nil for a dense tower.
+    public var experts: MoEPlacement? = nil
 
     public init(
         imageSize: Int, patchSize: Int, width: Int, layers: Int, heads: Int, mlpRatio: Int = 4, pool: VisionPooling = .classToken,
@@ -60,6 +63,7 @@ public struct VisionConfiguration: Codable, Sendable, Hashable {
         mlpRatio = try c.decodeIfPresent(Int.self, forKey: .mlpRatio) ?? 4
         pool = try c.decodeIfPresent(VisionPooling.self, forKey: .pool) ?? .classToken
         positional = try c.decodeIfPresent(VisionPositional.self, forKey: .positional) ?? .learned
+        experts = try c.decodeIfPresent(MoEPlacement.self, forKey: .experts)
     }
 
     /// Patches per side.
@@ -76,6 +80,8 @@ public struct TextConfiguration: Codable, Sendable, Hashable {
     public var layers: Int
     public var heads: Int
     public var mlpRatio: Int = 4
+    /// The blocks whose MLP is a mixture of experts (CLIP-UP); nil for a dense tower.
+    public var experts: MoEPlacement? = nil
 
     public init(contextLength: Int, vocabularySize: Int, width: Int, layers: Int, heads: Int, mlpRatio: Int = 4) {
         self.contextLength = contextLength
@@ -167,6 +173,18 @@ public struct CLIPConfiguration: Codable, Sendable, Hashable {
                     "vision.positional sincos needs vision.width to be a multiple of 4 and ≥ 8, got \(vision.width)")
         try require(text.contextLength >= 2, "text.contextLength must be ≥ 2 (start and end of text)")
         try require(text.vocabularySize >= 3, "text.vocabularySize must be ≥ 3")
+        for (tower, placement, layers) in [("vision", vision.experts, vision.layers), ("text", text.experts, text.layers)] {
+            guard let p = placement else { continue }
+            let m = p.configuration
+            try require(m.experts >= 1, "\(tower).experts.configuration.experts must be ≥ 1, got \(m.experts)")
+            try require(m.routing == .expertChoice || (1...m.experts).contains(m.topK),
+                        "\(tower).experts.configuration.topK must be in 1…\(m.experts), got \(m.topK)")
+            try require(m.capacityFactor > 0 && m.capacityMultiple >= 1,
+                        "\(tower).experts: capacityFactor must be > 0 and capacityMultiple ≥ 1, got \(m.capacityFactor), \(m.capacityMultiple)")
+            try require(p.every >= 1 && p.first >= 0, "\(tower).experts: every must be ≥ 1 and first ≥ 0, got \(p.every), \(p.first)")
+            try require(!p.blocks(layers: layers).isEmpty,
+                        "\(tower).experts places no mixture in its \(layers) blocks (first \(p.first), every \(p.every))")
+        }
     }
 }
 

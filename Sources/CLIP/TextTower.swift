@@ -27,7 +27,7 @@ public struct TextTower: Sendable {
         tokenEmbedding = TokenEmbedding("token_embedding.weight", vocabularySize: config.vocabularySize, width: w, layout: &layout)
         transformer = Transformer(
             "transformer", width: w, layers: config.layers, heads: config.heads, causal: true,
-            mlpRatio: config.mlpRatio, approximation: gelu, layout: &layout)
+            mlpRatio: config.mlpRatio, approximation: gelu, experts: config.experts, layout: &layout)
         lnFinal = LayerNorm("ln_final", width: w, layout: &layout)
     }
 
@@ -43,8 +43,10 @@ public struct TextTower: Sendable {
         for b in transformer.blocks {
             store.initialize(b.attention.inProjWeight, .normal(std: attnStd), seed: seed)
             store.initialize(b.attention.outProj.weight, .normal(std: projStd), seed: seed)
-            store.initialize(b.mlp.fc.weight, .normal(std: fcStd), seed: seed)
-            store.initialize(b.mlp.proj.weight, .normal(std: projStd), seed: seed)
+            for m in b.mlp.mlps {  // the dense MLP, or each expert of a mixture
+                store.initialize(m.fc.weight, .normal(std: fcStd), seed: seed)
+                store.initialize(m.proj.weight, .normal(std: projStd), seed: seed)
+            }
         }
         lnFinal.initializeDefault(store)
         store.initialize(projection, .normal(std: attnStd), seed: seed)

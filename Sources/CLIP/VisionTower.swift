@@ -35,7 +35,7 @@ public struct VisionTower: Sendable {
         lnPre = LayerNorm("visual.ln_pre", width: w, layout: &layout)
         transformer = Transformer(
             "visual.transformer", width: w, layers: config.layers, heads: config.heads, causal: false,
-            mlpRatio: config.mlpRatio, approximation: gelu, layout: &layout)
+            mlpRatio: config.mlpRatio, approximation: gelu, experts: config.experts, layout: &layout)
         lnPost = LayerNorm("visual.ln_post", width: w, layout: &layout)
     }
 

@@ -37,7 +37,7 @@ import Foundation
 /// spec calls most likely for CLIP-UP (B4, B6): 8 experts, top-2 token choice with renormalised
 /// gates, capacity factor 2 (AXLearn's rounding to a multiple of 4), w_lb = 0.01, w_z = 0.001,
 /// no LIMoE entropy losses.
-public struct MoEConfiguration: Codable, Equatable, Sendable {
+public struct MoEConfiguration: Codable, Hashable, Sendable {
     /// Who chooses.
     public enum Routing: String, Codable, Sendable, CaseIterable {
         /// Each token picks its top-k experts by router probability (ties → lower expert index).
@@ -151,7 +151,7 @@ public struct MoEStatistics: Sendable, Equatable {
     /// H_glob = H(P), the entropy of the mean routing distribution in nats (LIMoE's global entropy).
     public var globalEntropy: Double
     /// w_lb·L_lb + w_z·L_z + w_loc·L_loc − w_glob·H_glob (or + w_glob·max(0, τ − H_glob) with a
-    /// threshold): the term to add to the model loss.
+    /// threshold), times the auxiliary scale (`setAuxiliaryScale`): the term to add to the model loss.
     public var auxiliaryLoss: Double
 
     /// mean_s H(p_s), the same number as `localEntropy`.
@@ -248,6 +248,7 @@ public struct MixtureOfExperts: Sendable {
         @usableFromInline static let tokens = 0, capacity = 1, attempted = 2, kept = 3
         @usableFromInline static let loadBalance = 4, zLoss = 5, localEntropy = 6, globalEntropy = 7, auxiliary = 8
         @usableFromInline static let globalActive = 9  // 1 when the global-entropy term has a gradient
+        @usableFromInline static let scale = 10  // the auxiliary losses' share, 1/G for G routing groups (`setAuxiliaryScale`)
         @usableFromInline static let perExpert = 16  // load (E), f (E), P (E), dispatch shares (E + 1)
         @usableFromInline static func count(experts e: Int) -> Int { perExpert + 4 * e + 1 }
     }
@@ -318,7 +319,7 @@ public struct MixtureOfExperts: Sendable {
     public func makeBuffers<T>(rows: Int, workspace: Workspace<T>, label: String) -> Buffers<T> {
         let e = configuration.experts, c = width, k = max(1, configuration.choicesPerToken)
         let stride = min(configuration.capacity(rows: rows), rows)
-        return Buffers(
+        let buffers = Buffers<T>(
             configuration: configuration, rows: rows, maxRows: rows, capacity: configuration.capacity(rows: rows), slotStride: stride,
             logits: workspace.allocate(rows * e, label: label + ".router.logits"),
             probabilities: workspace.allocate(rows * e, label: label + ".router.probabilities"),
@@ -341,6 +342,8 @@ public struct MixtureOfExperts: Sendable {
             dSlotGates: workspace.gradientScratch(e * stride, label: "scratch.moe.dgates"),
             dExpertOutput: workspace.gradientScratch(stride * c, label: "scratch.moe.dout"),
             dExpertInput: workspace.gradientScratch(stride * c, label: "scratch.moe.din"))
+        buffers.statistics[Stat.scale] = 1
+        return buffers
     }
 
     // MARK: - Forward
@@ -529,11 +532,18 @@ public struct MixtureOfExperts: Sendable {
         st[Stat.localEntropy] = local
         st[Stat.globalEntropy] = global
         st[Stat.globalActive] = globalActive
-        st[Stat.auxiliary] = cfg.loadBalanceWeight * lb + cfg.zLossWeight * z + cfg.localEntropyWeight * local + globalTerm
+        st[Stat.auxiliary] = st[Stat.scale] * (cfg.loadBalanceWeight * lb + cfg.zLossWeight * z + cfg.localEntropyWeight * local + globalTerm)
     }
 
+    /// Scales this layer's auxiliary losses, value and gradient, by `scale` (1 until set): a
+    /// trainer whose batch is routed as G groups (batch-split threads × ranks, one forward call
+    /// each) sets 1/G in every group's buffers, so the sum over groups is the mean of the groups'
+    /// losses, as AXLearn averages over groups. The weights themselves stay the configuration's.
+    public func setAuxiliaryScale<T>(_ scale: Double, buffers: Buffers<T>) { buffers.statistics[Stat.scale] = scale }
+
     /// The weighted auxiliary loss of the last forward pass, w_lb·L_lb + w_z·L_z + w_loc·L_loc − w_glob·H_glob
-    /// (thresholded form with τ): add it to the model loss. Reads one number; allocates nothing.
+    /// (thresholded form with τ), times the auxiliary scale: add it to the model loss. Reads one
+    /// number; allocates nothing.
     public func auxiliaryLoss<T>(_ buffers: Buffers<T>) -> Double { buffers.statistics[Stat.auxiliary] }
 
     /// The routing statistics and auxiliary-loss values of the last forward pass on `buffers`.
@@ -632,7 +642,7 @@ public struct MixtureOfExperts: Sendable {
         //   w_loc·L_loc:    dp_s,e += −w_loc·(log p_s,e + 1)/S
         //   −w_glob·H_glob: dp_s,e += w_glob·(log P_e + 1)/S   (with τ: only while H_glob < τ)
         let st = b.statistics, f = st + Stat.perExpert + e, meanP = f + e
-        let invS = 1 / Double(max(1, s))
+        let invS = st[Stat.scale] / Double(max(1, s))  // the auxiliary scale (1 unless set) folded in
         let wlb = cfg.loadBalanceWeight * Double(e) * invS, wloc = cfg.localEntropyWeight * invS
         let wglob = cfg.globalEntropyWeight * invS * st[Stat.globalActive]
         if wlb != 0 || wloc != 0 || wglob != 0 {

@@ -1,6 +1,7 @@
 // The pre-LN transformer block OpenCLIP builds (`ResidualAttentionBlock`):
 //   x₁ = x + attn(ln_1(x))
 //   y  = x₁ + mlp(ln_2(x₁))
+// where mlp is the dense MLP or, in an upcycled block, a mixture of experts (`FeedForward`).
 
 import Compute
 
@@ -9,18 +10,19 @@ public struct ResidualBlock: Sendable {
     public let ln1: LayerNorm
     public let attention: MultiheadAttention
     public let ln2: LayerNorm
-    public let mlp: MLP
+    public let mlp: FeedForward
 
-    /// Registers `prefix.ln_1.*`, `prefix.attn.*`, `prefix.ln_2.*`, `prefix.mlp.*`.
+    /// Registers `prefix.ln_1.*`, `prefix.attn.*`, `prefix.ln_2.*`, `prefix.mlp.*` (a mixture of
+    /// experts' names under `prefix.mlp` when `experts` is given).
     public init(
         _ prefix: String, width: Int, heads: Int, causal: Bool, mlpRatio: Int = 4,
-        approximation: GELUApproximation = .exact, layout: inout ParameterLayout
+        approximation: GELUApproximation = .exact, experts: MoEConfiguration? = nil, layout: inout ParameterLayout
     ) {
         self.width = width
         ln1 = LayerNorm(prefix + ".ln_1", width: width, layout: &layout)
         attention = MultiheadAttention(prefix + ".attn", width: width, heads: heads, causal: causal, layout: &layout)
         ln2 = LayerNorm(prefix + ".ln_2", width: width, layout: &layout)
-        mlp = MLP(prefix + ".mlp", width: width, ratio: mlpRatio, approximation: approximation, layout: &layout)
+        mlp = FeedForward(prefix + ".mlp", width: width, ratio: mlpRatio, approximation: approximation, experts: experts, layout: &layout)
     }
 
     /// PyTorch's defaults for every part (OpenCLIP overrides some of them per tower).
@@ -39,7 +41,7 @@ public struct ResidualBlock: Sendable {
         public let x1: UnsafeMutablePointer<T>  // (rows, C) after the attention residual
         public let ln2Out: UnsafeMutablePointer<T>  // (rows, C) scratch (the same as ln1Out), recomputed in backward
         public let ln2Cache: LayerNorm.Cache<T>
-        public let mlp: MLP.Buffers<T>
+        public let mlp: FeedForward.Buffers<T>
         public let branchOut: UnsafeMutablePointer<T>  // (rows, C) scratch: attention or MLP output before the residual add
         public let dx1: UnsafeMutablePointer<T>  // (rows, C) scratch
         public let dln: UnsafeMutablePointer<T>  // (rows, C) scratch

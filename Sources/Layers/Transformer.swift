@@ -8,15 +8,46 @@ public struct Transformer: Sendable {
     public let width: Int
     public let blocks: [ResidualBlock]
 
-    /// Registers `prefix.resblocks.0 …` (OpenCLIP: `visual.transformer` and `transformer`).
+    /// Registers `prefix.resblocks.0 …` (OpenCLIP: `visual.transformer` and `transformer`). With
+    /// `experts`, the blocks it places (every other one from block 1 by default) hold a mixture of
+    /// experts in place of the dense MLP.
     public init(
         _ prefix: String, width: Int, layers: Int, heads: Int, causal: Bool, mlpRatio: Int = 4,
-        approximation: GELUApproximation = .exact, layout: inout ParameterLayout
+        approximation: GELUApproximation = .exact, experts: MoEPlacement? = nil, layout: inout ParameterLayout
     ) {
         self.width = width
-        blocks = (0..<layers).map {
-            ResidualBlock("\(prefix).resblocks.\($0)", width: width, heads: heads, causal: causal,
-                          mlpRatio: mlpRatio, approximation: approximation, layout: &layout)
+        blocks = (0..<layers).map { l in
+            ResidualBlock("\(prefix).resblocks.\(l)", width: width, heads: heads, causal: causal,
+                          mlpRatio: mlpRatio, approximation: approximation,
+                          experts: experts.flatMap { $0.contains(block: l) ? $0.configuration : nil }, layout: &layout)
+        }
+    }
+
+    /// The indices of the blocks that hold a mixture of experts.
+    public var mixtureBlocks: [Int] { blocks.indices.filter { blocks[$0].mlp.mixture != nil } }
+
+    /// Σ over the mixture blocks of their weighted auxiliary loss in the last forward pass (0 for a
+    /// dense stack). Allocates nothing.
+    public func auxiliaryLoss<T>(_ buffers: Buffers<T>) -> Double {
+        var total = 0.0
+        for (l, b) in blocks.enumerated() {
+            if let m = b.mlp.mixture, let mb = buffers.blocks[l].mlp.mixture { total += m.auxiliaryLoss(mb) }
+        }
+        return total
+    }
+
+    /// Sets every mixture block's auxiliary scale in `buffers` (`MixtureOfExperts.setAuxiliaryScale`).
+    public func setAuxiliaryScale<T>(_ scale: Double, buffers: Buffers<T>) {
+        for (l, b) in blocks.enumerated() {
+            if let m = b.mlp.mixture, let mb = buffers.blocks[l].mlp.mixture { m.setAuxiliaryScale(scale, buffers: mb) }
+        }
+    }
+
+    /// Each mixture block's routing statistics of the last forward pass, by block index.
+    public func mixtureStatistics<T>(_ buffers: Buffers<T>) -> [(block: Int, statistics: MoEStatistics)] {
+        blocks.indices.compactMap { l in
+            guard let m = blocks[l].mlp.mixture, let mb = buffers.blocks[l].mlp.mixture else { return nil }
+            return (l, m.statistics(mb))
         }
     }
 
@@ -39,6 +70,7 @@ public struct Transformer: Sendable {
 
     /// Buffers for a (B, T) batch, by the workspace's `ActivationMemory`:
     /// - `.full`: every block its own activations, every block's output kept;
+    /// (A mixture-of-experts block keeps its own activations in every mode.)
     /// - `.recompute`: one set of block activations shared by all blocks (backward re-runs each
     ///   block's forward), every block's output kept (it is the next block's input);
     /// - `.inference`: one shared set of block activations and two ping-pong outputs.
@@ -47,8 +79,10 @@ public struct Transformer: Sendable {
         var blockBuffers: [ResidualBlock.Buffers<T>] = []
         let shared = workspace.memory != .full
         for (l, b) in blocks.enumerated() {
-            if shared, let first = blockBuffers.first {
-                blockBuffers.append(first)
+            // Dense blocks share one set; a mixture block keeps its own (its routing, auxiliary
+            // loss and statistics are read per block after the pass).
+            if shared, b.mlp.mixture == nil, let first = blockBuffers.indices.first(where: { blocks[$0].mlp.mixture == nil }) {
+                blockBuffers.append(blockBuffers[first])
             } else {
                 blockBuffers.append(b.makeBuffers(batch: batch, tokens: tokens, workspace: workspace, label: "\(label).block\(l)"))
             }

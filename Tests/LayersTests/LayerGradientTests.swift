@@ -213,7 +213,7 @@ struct LayerGradientTests {
         let buf1 = b1.makeBuffers(batch: batch, tokens: tokens, workspace: ws, label: "b1")
         #expect(buf0.dln == buf1.dln && buf0.attention.dqkv == buf1.attention.dqkv && buf0.x1 != buf1.x1)
         // LayerNorm and GELU outputs are shared too, and rebuilt in backward.
-        #expect(buf0.ln1Out == buf1.ln2Out && buf0.mlp.activation == buf1.mlp.activation && buf0.mlp.preActivation != buf1.mlp.preActivation)
+        #expect(buf0.ln1Out == buf1.ln2Out && buf0.mlp.dense?.activation == buf1.mlp.dense?.activation && buf0.mlp.dense?.preActivation != buf1.mlp.dense?.preActivation)
         let x = randomBuffer(n, seed: 16, stream: "x"), dx = AlignedBuffer<Double>(count: n)
         let h = AlignedBuffer<Double>(count: n), dh = AlignedBuffer<Double>(count: n)
         let dy = randomBuffer(n, seed: 16, stream: "dy"), y = AlignedBuffer<Double>(count: n)
