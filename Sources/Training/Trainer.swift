@@ -54,6 +54,8 @@ public final class Trainer {
     /// patch of the training image, which a resize makes smaller).
     let imageReduction: ImageTokenReduction
     let keptPatches: Int?
+    /// The routing report of a mixture-of-experts model (nil for a dense one).
+    var mixtureReport: MixtureReport?
     let keptIDs: AlignedBuffer<Int32>  // (b, K) kept patch indices of this rank's samples (gemm mode)
     /// Forward GMACs per training sample (CLIPA's convention) at this run's geometry.
     public let trainingGMACsPerSample: Double
@@ -163,7 +165,8 @@ public final class Trainer {
             tokenizerKind = "trained"
         }
 
-        let modelConfig = try config.modelConfiguration(vocabularySize: tokenizer.vocabularySize)
+        var modelConfig = try config.modelConfiguration(vocabularySize: tokenizer.vocabularySize)
+        (modelConfig.vision.experts, modelConfig.text.experts) = try MixtureReport.placements(for: config)
         model = try CLIPModel<Float>(modelConfig)
         model.initialize(seed: config.seed)
         // s = ln(1/τ_init) (OpenCLIP's 0.07 unless the objective says otherwise).
@@ -252,6 +255,10 @@ public final class Trainer {
             }
             if communicator.isRoot { try writeConfigJSON() }
         }
+        // A mixture's auxiliary losses are means over the step's routing groups (threads × ranks).
+        mixtureReport = MixtureReport(model)
+        let routingGroups = Double((split?.threads ?? 1) * communicator.size)
+        for (m, a) in routedReplicas { m.setAuxiliaryScale(1 / routingGroups, activations: a) }
         // Identical parameters on every rank: rank 0's.
         if communicator.size > 1 {
             try communicator.broadcast(model.store.values.pointer, count: model.store.values.count, root: 0)
@@ -480,9 +487,11 @@ public final class Trainer {
         let resumed = startEpoch > 0
         let root = communicator.isRoot
         // Rank 0 alone writes files and evaluates; the other ranks train.
-        let metrics = root ? try MetricsCSV(path: config.output + "/metrics.csv", columns: Self.metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
+        let metricColumns = Self.metricColumns + (mixtureReport?.metricColumns ?? [])
+        let stepColumns = Self.stepColumns + (mixtureReport?.stepColumns ?? [])
+        let metrics = root ? try MetricsCSV(path: config.output + "/metrics.csv", columns: metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
         let steps = root
-            ? try MetricsCSV(path: config.output + "/steps.csv", columns: Self.stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil, syncEveryRow: false)
+            ? try MetricsCSV(path: config.output + "/steps.csv", columns: stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil, syncEveryRow: false)
             : nil
         let gammaSchedule = objective.innerLRSchedule
         log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
@@ -496,7 +505,7 @@ public final class Trainer {
         var row: [String: Double] = [:]
         if !resumed && root {
             row = try evaluationRow(epoch: 0, step: 0, means: nil, gamma: .nan, lr: 0, lrTau: 0, seconds: 0)
-            try metrics?.append(row)
+            try metrics?.append(row.merging(mixtureReport?.emptyRow ?? [:]) { a, _ in a })
         }
         var globalStep = startStep
         var trainSeconds = 0.0
@@ -516,11 +525,14 @@ public final class Trainer {
                 sums.batch += r.stats.batchContrastive
                 for (k, v) in r.timing { timing[k, default: 0] += v }
                 globalStep += 1
+                let routing = mixtureReport?.step(
+                    groups: routedReplicas.map { $0.0.mixtureStatistics($0.1) },
+                    auxiliaryLoss: routedReplicas.reduce(0) { $0 + $1.0.auxiliaryLoss($1.1) }) ?? [:]
                 try steps?.append([
                     "epoch": Double(epoch + 1), "step": Double(globalStep), "loss": r.stats.objective, "surrogate": r.stats.surrogate,
                     "batch_contrastive": r.stats.batchContrastive, "temperature": r.stats.temperature, "gamma": gamma,
                     "lr": r.lr, "lr_tau": r.lrTau,
-                ].merging(r.timing) { a, _ in a })
+                ].merging(r.timing) { a, _ in a }.merging(routing) { a, _ in a })
                 let elapsed = Date().timeIntervalSince(epochStart)
                 progress?.update(s + 1, samplesPerSecond: Double((s + 1) * config.batchSize) / max(elapsed, 1e-9),
                                 fields: [("loss", String(format: "%.4f", r.stats.objective)), ("τ", String(format: "%.4f", r.stats.temperature))])
@@ -543,6 +555,10 @@ public final class Trainer {
                 lr: last.lr, lrTau: last.lrTau, seconds: Date().timeIntervalSince(start), evaluate: evaluate)
             for k in Self.timingColumns { row[k] = (timing[k] ?? 0) / n }
             row["train_seconds"] = epochTrainSeconds
+            if var report = mixtureReport {
+                row.merge(report.epochMeans()) { a, _ in a }
+                mixtureReport = report
+            }
             try metrics?.append(row)
             var line = String(format: "epoch %d/%d: loss %.4f, batch contrastive %.4f, τ %.4f", epoch + 1, config.epochs,
                               row["loss"]!, row["batch_contrastive"]!, row["temperature"]!)

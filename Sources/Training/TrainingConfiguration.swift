@@ -76,6 +76,11 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// The vision tower's pooling and positional table (nil: class token, learned).
     public var visionPool: VisionPooling? = nil
     public var visionPositional: VisionPositional? = nil
+    /// CLIP-UP: the mixtures of experts of each tower (nil: dense, or whatever the `initFrom`
+    /// checkpoint holds; given here, they must equal the checkpoint's). A run with them and no
+    /// `initFrom` trains a mixture-of-experts model from scratch.
+    public var visionExperts: MoEPlacement? = nil
+    public var textExperts: MoEPlacement? = nil
     /// Start from this checkpoint's parameters instead of the initialisation; positional tables
     /// of another grid or length are resized (`CLIPModel.load(from:resizingPositional:)`).
     public var initFrom: String? = nil
@@ -118,6 +123,8 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         if let l = textLength { m.text.contextLength = l }
         if let p = visionPool { m.vision.pool = p }
         if let p = visionPositional { m.vision.positional = p }
+        if let e = visionExperts { m.vision.experts = e }
+        if let e = textExperts { m.text.experts = e }
         do { try m.validate() } catch let e as ConfigurationError { throw TrainingError.invalid(option: "--model", reason: e.message) }
         do { _ = try image.keptPatches(grid: m.vision.grid) } catch let e as TokenReductionError {
             throw TrainingError.invalid(option: "--image-reduction", reason: e.message)

@@ -39,6 +39,17 @@ public enum TrainingState {
         try Safetensors.write(tensors, metadata: meta, to: path)
     }
 
+    /// Writes a state file holding only optimizer moments and step (what `carryMoments` reads), for
+    /// a checkpoint made outside training (`clip upcycle --copy-optimizer-state`), atomically.
+    public static func saveMoments(of store: ParameterStore<Float>, optimizerStep: Int, to path: String) throws {
+        let n = store.values.count
+        try Safetensors.write(
+            [
+                SafetensorsTensor(name: "optimizer.first_moment", shape: [n], values: .f32(Array(UnsafeBufferPointer(start: store.firstMoment.pointer, count: n)))),
+                SafetensorsTensor(name: "optimizer.second_moment", shape: [n], values: .f32(Array(UnsafeBufferPointer(start: store.secondMoment.pointer, count: n)))),
+            ], metadata: ["optimizer_step": "\(optimizerStep)"], to: path)
+    }
+
     /// What `load` restores into the trainer.
     struct Restored {
         var epoch: Int

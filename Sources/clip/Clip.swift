@@ -1,4 +1,4 @@
-// The `clip` command: train, eval, embed, data, bench, info.
+// The `clip` command: train, upcycle, eval, embed, data, bench, info.
 
 import ArgumentParser
 import Compute
@@ -9,7 +9,7 @@ struct Clip: ParsableCommand {
         commandName: "clip",
         abstract: "ClipLab: train CLIP models fast on CPUs, and re-run the FastCLIP, CLIPA and CLIP-UP experiments.",
         version: "0.1.0",
-        subcommands: [Train.self, Eval.self, Embed.self, DataCommand.self, Bench.self, Info.self, SelfTest.self])
+        subcommands: [Train.self, Upcycle.self, Eval.self, Embed.self, DataCommand.self, Bench.self, Info.self, SelfTest.self])
 
     /// Sets OpenBLAS's idle-thread timeout (a re-exec, see `Threads.reexecWithBLASThreadTimeout`),
     /// then parses the command line and runs the subcommand.

@@ -95,6 +95,7 @@ struct Train: ParsableCommand {
     @Option(help: "Vision positional table: learned or sincos (fixed 2-D sine-cosine, recomputed for any grid).") var visionPositional = "learned"
     @Option(help: "Start from this checkpoint's parameters (positional tables of another grid or length are resized).") var initFrom: String?
     @Flag(help: "With --init-from, also start from its optimizer moments.") var initOptimizerState = false
+    @OptionGroup(title: "Mixtures of experts (CLIP-UP; --init-from an upcycled checkpoint needs none of these)") var mixture: MixtureOptions
     @Option(help: "CLIPA's second stage: fine-tune this many epochs at full tokens after --epochs.") var finetuneEpochs: Int?
     @Option(help: "Peak learning rate of the fine-tuning (default: --lr / 10).") var finetuneLr: Double?
     @Option(help: "Warm-up steps of the fine-tuning (default: 10% of its steps).") var finetuneWarmup: Int?
@@ -155,6 +156,10 @@ struct Train: ParsableCommand {
             throw ValidationError("--vision-positional: expected \(VisionPositional.allCases.map(\.rawValue).joined(separator: ", ")), got '\(visionPositional)'")
         }
         c.visionPositional = positional == .learned ? nil : positional
+        if let (placement, towers) = try mixture.placement() {
+            if towers != .text { c.visionExperts = placement }
+            if towers != .vision { c.textExperts = placement }
+        }
         if let path = initFrom {
             guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("--init-from: \(path) does not exist") }
             c.initFrom = path
