@@ -129,6 +129,36 @@ struct MPITests {
         }
     }
 
+    @Test("An upcycled model trains under mpirun: 2 ranks reach what one process reaches with the same 2 routing groups (2 batch-split threads)")
+    func upcycledDataParallel() throws {
+        let base = NSTemporaryDirectory() + "mpi-moe-\(UUID().uuidString)"
+        let common = [
+            "train", "--model", "nano", "--data", "shapes:512", "--batch-size", "64", "--tokenizer", "trained",
+            "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5",
+        ]
+        let dense = try runClip(common + ["--epochs", "2", "--threads", "1", "--out", base + "/dense"])
+        #expect(dense.status == 0, "dense: \(dense.err)")
+        let up = try runClip([
+            "upcycle", "--checkpoint", base + "/dense/checkpoints/epoch_2.safetensors", "--experts", "4", "--top-k", "2", "--every", "1",
+            "--first-block", "0", "--towers", "both", "--out", base + "/moe.safetensors",
+        ])
+        #expect(up.status == 0 && up.out.contains("2 mixture layers (visual.0, text.0), 4 experts, top-2"), "upcycle: \(up.out)\n\(up.err)")
+        let moe = common + ["--epochs", "2", "--init-from", base + "/moe.safetensors", "--lr", "2e-4"]
+        let single = try runClip(moe + ["--threads", "2", "--thread-mode", "batch-split", "--out", base + "/single"])
+        #expect(single.status == 0, "single process: \(single.err)")
+        let r = try runMPI(ranks: 2, moe + ["--threads", "1", "--out", base + "/k2"])
+        #expect(r.status == 0 && !r.timedOut, "K = 2: \(r.output)")
+        guard r.status == 0, single.status == 0 else { return }
+        // The experts (replicated on both ranks) are covered by the gradient all-reduce.
+        try expectSameTraining(preset: "openclip", reference: base + "/single", run: base + "/k2", label: "upcycled, K = 2")
+        let experts = try checkpointDifference(
+            base + "/single/checkpoints/epoch_2.safetensors", base + "/k2/checkpoints/epoch_2.safetensors",
+            names: ["visual.transformer.resblocks.0.mlp.router.weight", "transformer.resblocks.0.mlp.experts.3.c_fc.weight"])
+        #expect(experts < 2e-5, "routers and experts differ by \(experts) of their scale")
+        let steps = try String(contentsOfFile: base + "/k2/steps.csv", encoding: .utf8)
+        #expect(steps.hasPrefix("epoch,step") && steps.contains("moe_aux_loss"))
+    }
+
     @Test("clip train --ranks 2 re-launches itself under mpirun and trains")
     func relaunch() throws {
         let out = NSTemporaryDirectory() + "mpi-relaunch-\(UUID().uuidString)"
