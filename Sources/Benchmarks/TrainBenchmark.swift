@@ -116,7 +116,7 @@ public func runTrainBenchmark(
     preset: String, batch: Int, threads: Int, train: Bool, memory: ActivationMemory = .full, objective objectiveName: String = "openclip",
     communicator: any Communicator = SingleProcessCommunicator(), reduction: GradientReduction = .openclip,
     threadMode requestedMode: ThreadMode = .auto, imageReduction: ImageTokenReduction = .none, textLength: Int? = nil,
-    warmup: Int = 3, steps: Int = 20
+    visionExperts: MoEPlacement? = nil, textExperts: MoEPlacement? = nil, warmup: Int = 3, steps: Int = 20
 ) throws -> TrainBenchResult {
     let comm = communicator
     guard batch % comm.size == 0 else { throw ConfigurationError(message: "batch \(batch) does not split over \(comm.size) ranks") }
@@ -125,6 +125,8 @@ public func runTrainBenchmark(
     // CLIPA: a resize trains a smaller image; a mask keeps K patches; text may be shorter.
     config.vision.imageSize = imageReduction.trainingImageSize(modelImageSize: config.vision.imageSize)
     if let l = textLength { config.text.contextLength = l }
+    config.vision.experts = visionExperts
+    config.text.experts = textExperts
     try config.validate()
     let requested: Int?
     do {

@@ -8,6 +8,13 @@
 // plus the patch embedding, n·3p²·D for the n patches embedded. Lookups, norms, softmax, GELU,
 // pooling and the final projection are not counted (as in CLIPA's tables). A run's compute is
 // Σ over stages of (image + text MACs per sample) × samples seen.
+//
+// A mixture-of-experts layer (CLIP-UP) counts its router, N·D·E, and its experts' MLP MACs times
+// the assignments each token gets: min(k, cf) under token choice (k chosen, at most cf·N/E·E
+// kept), cf under expert choice. ClipLab runs every expert on exactly its kept tokens, so no
+// capacity padding is computed or counted; dropped assignments make the true count lower.
+
+import Layers
 
 public enum ComputeAccounting {
     /// Multiply–accumulates of one transformer layer on `tokens` tokens.
@@ -23,11 +30,24 @@ public enum ComputeAccounting {
         let grid = (imageSize ?? v.imageSize) / v.patchSize
         let n = keptPatches ?? grid * grid
         let embed = Double(n) * Double(3 * v.patchSize * v.patchSize) * Double(v.width)
-        return embed + Double(v.layers) * layerMACs(tokens: n + 1, width: v.width, mlpRatio: v.mlpRatio)
+        return embed + towerMACs(layers: v.layers, tokens: n + 1, width: v.width, mlpRatio: v.mlpRatio, experts: v.experts)
+    }
+
+    /// MACs of a stack of `layers` layers on `tokens` tokens, the mixture layers of `experts` counted
+    /// as the header says.
+    public static func towerMACs(layers: Int, tokens: Int, width: Int, mlpRatio: Int, experts: MoEPlacement?) -> Double {
+        let dense = layerMACs(tokens: tokens, width: width, mlpRatio: mlpRatio)
+        guard let p = experts else { return Double(layers) * dense }
+        let m = p.configuration, n = Double(tokens), d = Double(width)
+        let mlp = 2 * Double(mlpRatio) * n * d * d
+        let assignments = m.routing == .tokenChoice ? min(Double(m.topK), m.capacityFactor) : m.capacityFactor
+        let mixture = dense - mlp + assignments * mlp + n * d * Double(m.experts)
+        let mixtures = p.blocks(layers: layers).count
+        return Double(layers - mixtures) * dense + Double(mixtures) * mixture
     }
 
     /// MACs per caption of the text tower at `length` tokens (default: its context length).
     public static func textMACs(_ t: TextConfiguration, length: Int? = nil) -> Double {
-        Double(t.layers) * layerMACs(tokens: length ?? t.contextLength, width: t.width, mlpRatio: t.mlpRatio)
+        towerMACs(layers: t.layers, tokens: length ?? t.contextLength, width: t.width, mlpRatio: t.mlpRatio, experts: t.experts)
     }
 }

@@ -37,6 +37,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "CLIPA: train on fewer image tokens (resize:PIXELS, random:RATIO, grid:K, block:RATIO); the full-length step is timed first in the same run and the speed-up printed.")
     var imageReduction = "none"
     @Option(help: "CLIPA: text context length of the timed steps (default: the model's).") var textLength: Int?
+    @OptionGroup(title: "CLIP-UP: with --experts, the dense step is timed first in the same run and the mixture model's cost printed beside it")
+    var mixture: MixtureOptions
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Flag(help: "Print one JSON line instead of text.") var json = false
@@ -73,18 +75,21 @@ struct BenchTrain: ParsableCommand {
         let reduction: GradientReduction = gradientReduction == "auto"
             ? (ObjectiveConfiguration.preset(objective)!.loss == .mbcl ? .openclip : .fastclip) : GradientReduction(rawValue: gradientReduction)!
         let reduced = try ImageTokenReduction(parsing: imageReduction)
-        let reduces = reduced != .none || textLength != nil
-        func measure(_ image: ImageTokenReduction, _ length: Int?) throws -> TrainBenchResult {
+        let experts = try mixture.placement()
+        let reduces = reduced != .none || textLength != nil || experts != nil
+        func measure(_ image: ImageTokenReduction, _ length: Int?, _ moe: (placement: MoEPlacement, towers: UpcycledTowers)?) throws -> TrainBenchResult {
             try abortingJobOnError(comm) {
                 try runTrainBenchmark(
                     preset: model, batch: batchSize, threads: threads, train: mode == "train",
                     memory: ActivationMemory(rawValue: memory)!, objective: objective, communicator: comm, reduction: reduction,
-                    threadMode: ThreadMode(rawValue: threadMode)!, imageReduction: image, textLength: length, warmup: warmup, steps: steps)
+                    threadMode: ThreadMode(rawValue: threadMode)!, imageReduction: image, textLength: length,
+                    visionExperts: moe.flatMap { $0.towers != .text ? $0.placement : nil }, textExperts: moe.flatMap { $0.towers != .vision ? $0.placement : nil },
+                    warmup: warmup, steps: steps)
             }
         }
-        // With a token reduction, the full-length step first, in the same process.
-        let full = reduces ? try measure(.none, nil) : nil
-        let r = try measure(reduced, textLength)
+        // With a token reduction or mixtures, the full-length dense step first, in the same process.
+        let full = reduces ? try measure(.none, nil, nil) : nil
+        let r = try measure(reduced, textLength, experts)
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
         if json {
@@ -94,7 +99,15 @@ struct BenchTrain: ParsableCommand {
             print("RESULT " + String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
-        if let full {
+        if let full, let (p, towers) = experts {
+            let m = p.configuration
+            print(String(format: "dense (%.4f GMACs/sample): %.1f samples/s, median step %.3f s", full.gmacsPerSample, full.samplesPerSecond, full.medianStepSeconds))
+            print(String(format: "mixtures (%d experts, %@, capacity factor %g, every %d from block %d, %@; %.4f GMACs/sample): %.1f samples/s, "
+                         + "median step %.3f s = %.2f× the dense step (GMAC ratio %.2f×)",
+                         m.experts, m.routing == .tokenChoice ? "top-\(m.topK)" : "expert choice", m.capacityFactor, p.every, p.first, towers.rawValue,
+                         r.gmacsPerSample, r.samplesPerSecond, r.medianStepSeconds, r.medianStepSeconds / full.medianStepSeconds,
+                         r.gmacsPerSample / full.gmacsPerSample))
+        } else if let full {
             print(String(format: "full tokens (image %d, text %d; %.4f GMACs/sample): %.1f samples/s", full.imageTokens, full.textTokens,
                          full.gmacsPerSample, full.samplesPerSecond))
             print(String(format: "%@, text %d (image %d tokens; %.4f GMACs/sample): %.1f samples/s = %.2f× full length (GMAC ratio %.2f×)",

@@ -2,6 +2,7 @@
 // at the resolutions and text lengths of the spec's table (§A5.5), which the papers' figures use.
 
 import CLIP
+import Layers
 import Testing
 
 @Suite("Compute accounting (multiply–accumulates)")
@@ -54,5 +55,21 @@ struct ComputeAccountingTests {
             #expect(macs > 2 * previous, "\(name): \(macs)")
             previous = macs
         }
+    }
+
+    @Test("Mixture layers counted by hand: the router plus k experts' MLPs per token, nothing for capacity padding")
+    func mixtureHandCounted() {
+        // Text tower: 2 layers of width 8 on 5 tokens, MLP ratio 4; block 1 holds 4 experts, top-2, cf 2.
+        var t = TextConfiguration(contextLength: 5, vocabularySize: 10, width: 8, layers: 2, heads: 2)
+        let dense = ComputeAccounting.textMACs(t)
+        // Per layer: q, k, v, out 4·5·64 = 1,280; MLP 2·4·5·64 = 2,560; scores and mix 2·25·8 = 400.
+        #expect(dense == 2 * 4240)
+        t.experts = MoEPlacement(MoEConfiguration(experts: 4, topK: 2, capacityFactor: 2))
+        // Block 1: attention as before, two experts' MLPs per token (5,120), the router 5·8·4 = 160.
+        let layer: Double = 1280 + 2560 + 400, topTwo: Double = 1280 + 2 * 2560 + 400 + 160, topOne: Double = 1280 + 2560 + 400 + 160
+        #expect(ComputeAccounting.textMACs(t) == layer + topTwo)
+        // Capacity factor 1 keeps at most one assignment per token on average.
+        t.experts = MoEPlacement(MoEConfiguration(experts: 4, topK: 2, capacityFactor: 1))
+        #expect(ComputeAccounting.textMACs(t) == layer + topOne)
     }
 }

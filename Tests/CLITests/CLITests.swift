@@ -1,6 +1,7 @@
 // The `clip` command run as a user runs it (swift-argument-parser's example-as-test pattern):
 // exit status, the messages of invalid options, and the files the commands write.
 
+import CLIP
 import Data
 import Foundation
 import Testing
@@ -57,6 +58,12 @@ struct CLITests {
         (["train", "--vision-pool", "max"], "--vision-pool"),
         (["train", "--finetune-epochs", "1", "--finetune-lr", "2"], "--finetune-lr"),
         (["bench", "train", "--image-reduction", "mask:1"], "--image-reduction"),
+        (["train", "--experts", "4", "--top-k", "5"], "--top-k"),
+        (["train", "--experts", "4", "--routing", "random"], "--routing"),
+        (["train", "--experts", "4", "--towers", "audio"], "--towers"),
+        (["train", "--model", "nano", "--experts", "4"], "places no mixture in its 1 blocks"),
+        (["upcycle", "--checkpoint", "/nonexistent/dense.safetensors", "--experts", "8", "--out", "moe.safetensors"], "/nonexistent/dense.safetensors"),
+        (["upcycle", "--checkpoint", "/", "--experts", "0", "--out", "moe.safetensors"], "--experts"),
     ])
     func invalidOptions(arguments: [String], mentions: String) throws {
         let r = try runClip(arguments)
@@ -102,7 +109,33 @@ struct CLITests {
     func help() throws {
         let r = try runClip(["--help"])
         #expect(r.status == 0)
-        for c in ["train", "eval", "embed", "data", "bench", "info"] { #expect(r.out.contains(c)) }
+        for c in ["train", "upcycle", "eval", "embed", "data", "bench", "info"] { #expect(r.out.contains(c)) }
+    }
+
+    @Test("clip upcycle with the optimizer state, training from it, and bench train timing the mixture step beside the dense one")
+    func upcycleCommand() throws {
+        let base = NSTemporaryDirectory() + "cli-upcycle-\(UUID().uuidString)"
+        let common = ["--model", "nano", "--data", "shapes:256", "--batch-size", "64", "--tokenizer", "trained", "--vocab-size", "600",
+                      "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "2", "--threads", "1"]
+        let dense = try runClip(["train"] + common + ["--epochs", "1", "--out", base + "/dense"])
+        #expect(dense.status == 0, "\(dense.err)")
+        let args = ["upcycle", "--checkpoint", base + "/dense/checkpoints/epoch_1.safetensors", "--experts", "4", "--top-k", "1",
+                    "--gates", "probability", "--every", "1", "--first-block", "0", "--towers", "vision", "--copy-optimizer-state"]
+        let up = try runClip(args + ["--out", base + "/moe.safetensors"])
+        #expect(up.status == 0 && up.out.contains("1 mixture layers (visual.0), 4 experts, top-1") && up.out.contains("optimizer moments copied (step 4)"),
+                "\(up.out)\n\(up.err)")
+        // The moments beside the upcycled checkpoint: each expert's equal the dense MLP's.
+        let state = try SafetensorsFile(path: base + "/moe.state.safetensors")
+        #expect(state.metadata["optimizer_step"] == "4")
+        let trained = try runClip(["train"] + common + ["--epochs", "1", "--init-from", base + "/moe.safetensors", "--init-optimizer-state", "--out", base + "/up"])
+        #expect(trained.status == 0, "\(trained.err)")
+        let steps = try String(contentsOfFile: base + "/up/steps.csv", encoding: .utf8)
+        #expect(steps.split(separator: "\n").first?.contains("moe_dispatch_1") == true && steps.split(separator: "\n").first?.contains("moe_dispatch_2") == false)
+        // A second upcycling of an upcycled checkpoint is refused.
+        let again = try runClip(["upcycle", "--checkpoint", base + "/moe.safetensors", "--experts", "2", "--every", "1", "--first-block", "0", "--out", base + "/x.safetensors"])
+        #expect(again.status != 0 && again.err.contains("already holds mixtures of experts"), "\(again.err)")
+        let bench = try runClip(["bench", "train", "--model", "nano", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--experts", "4", "--every", "1", "--first-block", "0"])
+        #expect(bench.status == 0 && bench.out.contains("× the dense step (GMAC ratio"), "\(bench.out)\n\(bench.err)")
     }
 
     @Test("A CLIPA run: two stages in one command, resumable, and the token-reduced step timed against the full one")
