@@ -33,6 +33,13 @@ let settingKeys: [String: String] = [
     "finetune.data": "its data (shapes:N, a subset of the same world)", "finetune.imageReduction": "its image token reduction",
     "finetune.textReduction": "its caption reduction", "finetune.textLength": "its text length",
     "finetune.carryOptimizer": "true: carry the Adam moments into it",
+    // CLIP-UP
+    "moe.at": "where the mixtures come in: scratch (trained from the start) or upcycle (the second stage upcycles the first's model)",
+    "moe.experts": "experts per mixture layer (> 0 adds mixtures)", "moe.topK": "experts per token (token choice)",
+    "moe.capacityFactor": "capacity factor", "moe.routing": "tokenChoice or expertChoice", "moe.gates": "renormalized or probability",
+    "moe.every": "a mixture every N blocks", "moe.first": "from this block", "moe.towers": "both, vision or text",
+    "moe.lbWeight": "load-balance loss weight", "moe.zWeight": "router z-loss weight", "moe.localEntropyWeight": "LIMoE local entropy weight",
+    "moe.globalEntropyWeight": "LIMoE global entropy weight",
 ]
 
 struct SettingsError: Error, CustomStringConvertible {
@@ -162,6 +169,26 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
             f.carryOptimizerState = b
         }
         c.finetune = f
+    }
+    if let e = try int("moe.experts"), e > 0 {
+        let m = MoEConfiguration(
+            experts: e, topK: try int("moe.topK") ?? 2, capacityFactor: try double("moe.capacityFactor") ?? 2,
+            routing: try choice("moe.routing", MoEConfiguration.Routing.self) ?? .tokenChoice, gates: try choice("moe.gates", MoEConfiguration.Gates.self) ?? .renormalized,
+            loadBalanceWeight: try double("moe.lbWeight") ?? 0.01, zLossWeight: try double("moe.zWeight") ?? 0.001,
+            localEntropyWeight: try double("moe.localEntropyWeight") ?? 0, globalEntropyWeight: try double("moe.globalEntropyWeight") ?? 0)
+        let placement = MoEPlacement(m, every: try int("moe.every") ?? 2, first: try int("moe.first") ?? 1)
+        let towers = try choice("moe.towers", UpcycledTowers.self) ?? .both
+        switch try string("moe.at") ?? "upcycle" {
+        case "scratch":
+            if towers != .text { c.visionExperts = placement }
+            if towers != .vision { c.textExperts = placement }
+        case "upcycle":
+            guard var f = c.finetune else { throw SettingsError(key: "moe.at", reason: "upcycle needs a second stage (finetune.epochs > 0)") }
+            f.upcycle = UpcycleSpec(placement: placement, towers: towers, copyOptimizerState: f.carryOptimizerState)
+            f.carryOptimizerState = false
+            c.finetune = f
+        case let other: throw SettingsError(key: "moe.at", reason: "expected scratch or upcycle, got \(other)")
+        }
     }
     try c.validate()
     return c
@@ -300,7 +327,7 @@ func clipExecutor(ranks: Int, threads: Int, output: String? = nil) -> RunExecuto
     }
 }
 
-/// `clip train`'s CLIPA options for the configuration `c` (none for a plain run).
+/// `clip train`'s CLIPA stage and CLIP-UP mixture options for the configuration `c` (none for a plain run).
 func clipaArguments(_ c: TrainingConfiguration) -> [String] {
     var args: [String] = []
     if let v = c.imageReduction { args += ["--image-reduction", v] }
@@ -314,7 +341,23 @@ func clipaArguments(_ c: TrainingConfiguration) -> [String] {
         if let v = f.imageReduction { args += ["--finetune-image-reduction", v] }
         if let v = f.textReduction { args += ["--finetune-text-reduction", v] }
         if let v = f.textLength { args += ["--finetune-text-length", "\(v)"] }
-        if f.carryOptimizerState { args.append("--finetune-carry-optimizer") }
+        if f.carryOptimizerState || f.upcycle?.copyOptimizerState == true { args.append("--finetune-carry-optimizer") }
+        if let u = f.upcycle { args += ["--finetune-upcycle"] + mixtureArguments(u.placement, u.towers) }
+    }
+    let scratch = c.visionExperts ?? c.textExperts
+    if let p = scratch {
+        args += mixtureArguments(p, c.visionExperts == nil ? .text : c.textExperts == nil ? .vision : .both)
     }
     return args
+}
+
+/// `clip train`'s mixture options for `placement` in `towers`.
+func mixtureArguments(_ p: MoEPlacement, _ towers: UpcycledTowers) -> [String] {
+    let m = p.configuration
+    return [
+        "--experts", "\(m.experts)", "--top-k", "\(m.topK)", "--capacity-factor", "\(m.capacityFactor)", "--every", "\(p.every)",
+        "--first-block", "\(p.first)", "--towers", towers.rawValue, "--routing", m.routing == .tokenChoice ? "token-choice" : "expert-choice",
+        "--gates", m.gates.rawValue, "--lb-weight", "\(m.loadBalanceWeight)", "--z-weight", "\(m.zLossWeight)",
+        "--local-entropy-weight", "\(m.localEntropyWeight)", "--global-entropy-weight", "\(m.globalEntropyWeight)",
+    ]
 }

@@ -29,7 +29,7 @@ struct StudyDefinition: Sendable {
 
 let registry: [StudyDefinition] = [
     innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy, fccoRegime, inverseScaling, tokenReductionStrategies,
-    finetuneMasking,
+    finetuneMasking, clipUpStudy,
 ]
 
 /// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant: a tic per

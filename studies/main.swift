@@ -144,7 +144,7 @@ struct StudyCommand: ParsableCommand {
             print("  \(run.variant): model \(c.model), data \(c.data), \(c.epochs) epochs × batch \(c.batchSize) = \(steps) steps, warm-up \(c.warmupSteps), "
                   + "lr \(c.learningRate), wd \(c.weightDecay), \(c.optimizer.rawValue) β \(c.beta1)/\(c.beta2), \(c.objective.summary)"
                   + (c.objective.loss.usesSampleState ? ", E \(c.objective.gammaDecayEpochs.map(String.init) ?? "epochs/2")" : "")
-                  + (clipaArguments(c).isEmpty ? "" : ", CLIPA: " + clipaArguments(c).joined(separator: " ")))
+                  + (clipaArguments(c).isEmpty ? "" : ", stages and mixtures: " + clipaArguments(c).joined(separator: " ")))
         }
         print("  \(samples) training samples in all")
     }

@@ -30,9 +30,14 @@ public enum StagedTraining {
         pretrain.checkpoints = true  // the fine-tuning starts from the last one
         pretrain.output = config.output + "/pretrain"
         let last = pretrain.output + "/checkpoints/epoch_\(pretrain.epochs).safetensors"
-        let tune = finetune.configuration(after: pretrain, checkpoint: last, output: config.output + "/finetune")
+        // An upcycling stage starts from the upcycled copy of that checkpoint, in its own directory.
+        let start = finetune.upcycle == nil ? last : upcycledCheckpoint(config)
+        let tune = finetune.configuration(after: pretrain, checkpoint: start, output: config.output + "/finetune")
         return [pretrain, tune]
     }
+
+    /// Where an upcycling run keeps its upcycled pre-trained model.
+    public static func upcycledCheckpoint(_ config: TrainingConfiguration) -> String { config.output + "/upcycled.safetensors" }
 
     /// Runs (or, with `resume`, continues) both stages; returns the fine-tuning's summary with
     /// the steps, samples and wall time of both, and the trainer of the last stage run.
@@ -64,6 +69,17 @@ public enum StagedTraining {
                 continue
             }
             let partial = TrainingState.latestCheckpoint(runDirectory: stage.output) != nil
+            if index == 1, let spec = config.finetune?.upcycle, !partial {
+                // Upcycled once, by rank 0, before the stage (again after a stop before the stage began).
+                let path = upcycledCheckpoint(config)
+                if communicator.isRoot {
+                    let (moe, _) = try spec.write(from: stageConfigs[0].output + "/checkpoints/epoch_\(stageConfigs[0].epochs).safetensors", to: path,
+                                                  routerSeed: spec.routerSeed ?? config.seed)
+                    announce("upcycled the pre-trained model: \(moe.vision.transformer.mixtureBlocks.count + moe.text.transformer.mixtureBlocks.count) "
+                             + "mixture layers of \(spec.placement.configuration.experts) experts → \(path)")
+                }
+                try communicator.barrier()
+            }
             announce("stage \(index + 1) of \(stageConfigs.count): \(name)" + (partial ? " (resumed)" : ""))
             let trainer = try Trainer(stage, resume: partial, communicator: communicator)
             summaries.append(try trainer.run())
@@ -123,7 +139,14 @@ public enum StagedTraining {
     /// compute and seconds continuing across the boundary, and the stage number.
     public static func writeCombinedMetrics(_ config: TrainingConfiguration) throws {
         let stageConfigs = try stageConfigurations(config)
-        let columns = ["stage"] + Trainer.metricColumns
+        // A stage's own extra columns (an upcycled stage's routing) follow, NaN in the other stage.
+        var extra: [String] = []
+        for stage in stageConfigs where FileManager.default.fileExists(atPath: stage.output + "/metrics.csv") {
+            for c in try MetricsCSV.read(path: stage.output + "/metrics.csv").columns where !Trainer.metricColumns.contains(c) && !extra.contains(c) {
+                extra.append(c)
+            }
+        }
+        let columns = ["stage"] + Trainer.metricColumns + extra
         var lines = [columns.joined(separator: ",")]
         var offsets = ["epoch": 0.0, "step": 0.0, "samples_seen": 0.0, "compute_gmacs": 0.0, "seconds": 0.0]
         for (index, stage) in stageConfigs.enumerated() {
@@ -138,7 +161,7 @@ public enum StagedTraining {
                 if index > 0 && r == 0 { continue }
                 let row = Dictionary(uniqueKeysWithValues: zip(names, values))
                 var out = ["\(index + 1)"]
-                for c in Trainer.metricColumns {
+                for c in Trainer.metricColumns + extra {
                     var v = row[c] ?? .nan
                     if let o = offsets[c] {
                         v += o

@@ -204,6 +204,10 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
     /// count carries on, so their first updates are smaller than a fresh start's (the bias
     /// correction is already near 1). CLIPA restarts the optimizer: off by default.
     public var carryOptimizerState: Bool = false
+    /// CLIP-UP: upcycle the pre-trained model before this stage, which then trains the mixture
+    /// model (`UpcycleSpec`; the upcycled checkpoint lands in the stage's directory). nil: the
+    /// stage continues the model as it is (the dense-continued baseline).
+    public var upcycle: UpcycleSpec? = nil
 
     public init(epochs: Int, learningRate: Double, warmupSteps: Int) {
         self.epochs = epochs
@@ -238,7 +242,7 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
         if let b = batchSize { c.batchSize = b }
         if let p = visionPositional { c.visionPositional = p == .learned ? nil : p }
         c.initFrom = checkpoint
-        c.initOptimizerState = carryOptimizerState
+        c.initOptimizerState = carryOptimizerState || upcycle?.copyOptimizerState == true
         c.finetune = nil
         c.output = output
         return c

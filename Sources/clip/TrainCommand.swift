@@ -106,6 +106,8 @@ struct Train: ParsableCommand {
     @Option(help: "Global batch of the fine-tuning (default: --batch-size).") var finetuneBatchSize: Int?
     @Option(help: "Vision positional table of the fine-tuning: learned or sincos (default: --vision-positional).") var finetuneVisionPositional: String?
     @Flag(help: "Carry the optimizer moments into the fine-tuning (default: start them afresh, as CLIPA).") var finetuneCarryOptimizer = false
+    @Flag(help: "CLIP-UP: upcycle the first stage's model with the --experts options before the second stage, which then trains the mixtures.")
+    var finetuneUpcycle = false
 
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
@@ -156,7 +158,12 @@ struct Train: ParsableCommand {
             throw ValidationError("--vision-positional: expected \(VisionPositional.allCases.map(\.rawValue).joined(separator: ", ")), got '\(visionPositional)'")
         }
         c.visionPositional = positional == .learned ? nil : positional
-        if let (placement, towers) = try mixture.placement() {
+        let experts = try mixture.placement()
+        if finetuneUpcycle {
+            guard finetuneEpochs != nil, experts != nil else {
+                throw ValidationError("--finetune-upcycle: needs --finetune-epochs (the stage after the upcycling) and --experts (the mixtures)")
+            }
+        } else if let (placement, towers) = experts {
             if towers != .text { c.visionExperts = placement }
             if towers != .vision { c.textExperts = placement }
         }
@@ -185,6 +192,11 @@ struct Train: ParsableCommand {
                 f.visionPositional = v
             }
             f.carryOptimizerState = finetuneCarryOptimizer
+            if finetuneUpcycle, let (placement, towers) = experts {
+                // The moments travel through the upcycled checkpoint's state file.
+                f.upcycle = UpcycleSpec(placement: placement, towers: towers, copyOptimizerState: finetuneCarryOptimizer)
+                f.carryOptimizerState = false
+            }
             c.finetune = f
         }
         switch gradientReduction {

@@ -91,23 +91,12 @@ struct Upcycle: ParsableCommand {
     func run() throws {
         guard let (placement, towers) = try mixture.placement() else { return }
         let dense = try CLIPModel<Float>.load(from: checkpoint)
-        let source = try SafetensorsFile(path: checkpoint)
-        var optimizerStep = 0
-        if copyOptimizerState {
-            optimizerStep = try TrainingState.carryMoments(fromCheckpoint: checkpoint, into: dense.store)
-        }
-        let moe: CLIPModel<Float>
+        let moe: CLIPModel<Float>, optimizerStep: Int
         do {
-            moe = try dense.upcycled(placement: placement, towers: towers, routerSeed: routerSeed, copyOptimizerState: copyOptimizerState)
+            (moe, optimizerStep) = try UpcycleSpec(placement: placement, towers: towers, copyOptimizerState: copyOptimizerState)
+                .write(from: checkpoint, to: out, routerSeed: routerSeed)
         } catch let e as ConfigurationError {
             throw ValidationError("--checkpoint: \(e.message)")
-        }
-        // The tokenizer and other entries of the dense checkpoint carry over.
-        var meta = source.metadata.filter { $0.key != CLIPModel<Float>.configurationKey && $0.key != "format" }
-        meta["upcycled_from"] = checkpoint
-        try moe.save(to: out, metadata: meta)
-        if copyOptimizerState {
-            try TrainingState.saveMoments(of: moe.store, optimizerStep: optimizerStep, to: TrainingState.path(forCheckpoint: out))
         }
         let counts = moe.parameterCounts, dc = dense.store.layout.totalCount
         let layers = moe.vision.transformer.mixtureBlocks.map { "visual.\($0)" } + moe.text.transformer.mixtureBlocks.map { "text.\($0)" }

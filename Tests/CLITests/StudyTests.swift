@@ -148,7 +148,7 @@ struct StudyTests {
     @Test("Every declared study runs its smoke preset and writes its figures, provenance and a table row per variant",
           arguments: [
             "inner-lr-schedule", "fastclip-vs-openclip", "gradient-reduction", "optimizers", "fcco-regime", "inverse-scaling", "token-reduction-strategies",
-            "finetune-masking",
+            "finetune-masking", "clip-up",
           ])
     func everyStudySmoke(name: String) throws {
         let base = NSTemporaryDirectory() + "study-\(name)-\(UUID().uuidString)"
@@ -161,13 +161,13 @@ struct StudyTests {
         }
         let expected = [
             "inner-lr-schedule": 8, "fastclip-vs-openclip": 8, "gradient-reduction": 6, "optimizers": 2, "fcco-regime": 20, "inverse-scaling": 18,
-            "token-reduction-strategies": 18, "finetune-masking": 8,
+            "token-reduction-strategies": 18, "finetune-masking": 8, "clip-up": 9,
         ][name]!
         let table = try String(contentsOfFile: base + "/out/table.md", encoding: .utf8)
         #expect(table.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| ---") }.count == 1 + expected, "\(table)")
         let figure = [
             "fastclip-vs-openclip": "speedup", "gradient-reduction": "time-breakdown", "fcco-regime": "gap", "inverse-scaling": "drop",
-            "token-reduction-strategies": "image", "finetune-masking": "mask",
+            "token-reduction-strategies": "image", "finetune-masking": "mask", "clip-up": "load",
         ][name] ?? "eval-mean"
         let png = try ImageDecoder.decode(path: base + "/out/\(figure).png")
         #expect(png.width == 960 && png.height == 600)
@@ -239,6 +239,23 @@ struct StudyTests {
             // The CLIPA studies share a cache group: inverse-scaling's clipa-m / resize 16 run is this study's unmasked one.
             let plan = try runStudy(["inverse-scaling", "--preset", "smoke", "--cache", base + "/cache", "--plan"])
             #expect(plan.status == 0 && plan.out.contains("18 runs, 18 variants × 1 seeds, 1 already in \(base)/cache/clipa"), "\(plan.out)")
+        }
+        if name == "clip-up" {
+            // B6 step 5's table: the upcycled model holds 8 experts in 2 layers, k = 2 active; the
+            // loads of each layer sum to k less what capacity dropped (at most 2, each at most the capacity).
+            let models = try csvRows(base + "/out/models.csv")
+            #expect(models.count == 9 && models.map { $0["model"]! }.first == "dense continued")
+            let dense = try #require(models.first { $0["model"] == "dense continued" }), up = try #require(models.first { $0["model"] == "upcycled" })
+            #expect(Double(up["parameters"]!)! > 2 * Double(dense["parameters"]!)! && Double(up["active_parameters"]!)! < Double(up["parameters"]!)! / 2)
+            #expect(Double(up["gmacs_per_sample"]!)! > Double(dense["gmacs_per_sample"]!)!)
+            let loads = try csvRows(base + "/out/loads.csv")
+            #expect(loads.count == 16)
+            for layer in ["visual.1", "text.1"] {
+                let l = loads.filter { $0["layer"] == layer }.map { Double($0["load"]!)! }
+                #expect(l.allSatisfy { $0 >= 0 && $0 <= 0.3 } && l.reduce(0, +) <= 2 + 1e-9 && l.reduce(0, +) > 0.5, "\(layer): \(l)")
+            }
+            let runs = try String(contentsOfFile: base + "/out/runs.csv", encoding: .utf8)
+            #expect(runs.split(separator: "\n").first?.contains("moe_aux_loss") == true)
         }
         if name == "gradient-reduction" {
             // Measured ring volumes beside §7.3's: OpenCLIP's feature collectives move about twice FastCLIP's.

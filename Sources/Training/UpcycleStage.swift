@@ -1,0 +1,41 @@
+// CLIP-UP as a second stage: the pre-training's last checkpoint is upcycled (`CLIPModel.upcycled`)
+// into the fine-tuning stage's directory, and the stage trains the mixture model from it. The same
+// file writing serves `clip upcycle`.
+
+import CLIP
+import Compute
+import Foundation
+import Layers
+
+/// How a staged run upcycles its pre-trained model before the second stage.
+public struct UpcycleSpec: Codable, Sendable, Hashable {
+    public var placement: MoEPlacement
+    public var towers: UpcycledTowers
+    /// Copy the pre-training's AdamW moments (experts their MLP's, routers zero) and step count.
+    public var copyOptimizerState: Bool = false
+    /// Seed of the routers' N(0, 0.02²) draw (default: the run's seed).
+    public var routerSeed: UInt64? = nil
+
+    public init(placement: MoEPlacement, towers: UpcycledTowers = .both, copyOptimizerState: Bool = false, routerSeed: UInt64? = nil) {
+        self.placement = placement
+        self.towers = towers
+        self.copyOptimizerState = copyOptimizerState
+        self.routerSeed = routerSeed
+    }
+
+    /// Writes the upcycled model of the dense checkpoint `source` to `path` (atomically, with
+    /// `source`'s tokenizer and other metadata, and `upcycled_from`), and with
+    /// `copyOptimizerState` its moments to the state file beside it. Returns the model and the
+    /// optimizer step carried (0 without moments).
+    @discardableResult
+    public func write(from source: String, to path: String, routerSeed seed: UInt64) throws -> (model: CLIPModel<Float>, optimizerStep: Int) {
+        let dense = try CLIPModel<Float>.load(from: source)
+        let step = copyOptimizerState ? try TrainingState.carryMoments(fromCheckpoint: source, into: dense.store) : 0
+        let moe = try dense.upcycled(placement: placement, towers: towers, routerSeed: seed, copyOptimizerState: copyOptimizerState)
+        var meta = try SafetensorsFile(path: source).metadata.filter { $0.key != CLIPModel<Float>.configurationKey && $0.key != "format" }
+        meta["upcycled_from"] = source
+        if copyOptimizerState { try TrainingState.saveMoments(of: moe.store, optimizerStep: step, to: TrainingState.path(forCheckpoint: path)) }
+        try moe.save(to: path, metadata: meta)
+        return (moe, step)
+    }
+}
