@@ -142,7 +142,7 @@ public final class CLIPModel<T: Scalar>: @unchecked Sendable {
 
     /// Σ over every mixture block of both towers of its weighted auxiliary loss in the last
     /// forward pass on `a` (w_lb·L_lb + w_z·L_z + …; 0 for a dense model). The gradient of this sum
-    /// is already in the blocks' backward; a trainer adds the value to the reported loss.
+    /// is already in the blocks' backward; a trainer reports the value beside the objective's loss.
     public func auxiliaryLoss(_ a: Activations) -> Double {
         vision.transformer.auxiliaryLoss(a.vision.transformer) + text.transformer.auxiliaryLoss(a.text.transformer)
     }

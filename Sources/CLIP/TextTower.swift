@@ -56,6 +56,7 @@ public struct TextTower: Sendable {
         public let batch: Int
         public let ids: AlignedBuffer<Int32>  // (B, T) copy of the token ids, for backward
         public let poolIndex: AlignedBuffer<Int32>  // (B) position of each text's end-of-text token
+        public let routedRows: AlignedBuffer<Int32>  // (B·T) rows up to each end-of-text token: what mixture layers route
         public let tokens: UnsafeMutablePointer<T>  // (B·T, W)
         public let transformer: Transformer.Buffers<T>
         public let pooled: UnsafeMutablePointer<T>  // (B, W)
@@ -68,7 +69,7 @@ public struct TextTower: Sendable {
     public func makeBuffers<T>(batch: Int, workspace: Workspace<T>) -> Buffers<T> {
         let w = config.width, t = config.contextLength, rows = batch * t
         return Buffers(
-            batch: batch, ids: AlignedBuffer(count: rows), poolIndex: AlignedBuffer(count: batch),
+            batch: batch, ids: AlignedBuffer(count: rows), poolIndex: AlignedBuffer(count: batch), routedRows: AlignedBuffer(count: rows),
             tokens: workspace.allocate(rows * w, label: "text.tokens"),
             transformer: transformer.makeBuffers(batch: batch, tokens: t, workspace: workspace, label: "text"),
             pooled: workspace.allocate(batch * w, label: "text.pooled"),
@@ -91,6 +92,18 @@ public struct TextTower: Sendable {
             var best = 0
             for j in 1..<t where ids[b * t + j] > ids[b * t + best] { best = j }
             buffers.poolIndex[b] = Int32(best)
+        }
+        if transformer.hasMixtures {
+            // Mixture layers route each text's tokens up to its end-of-text token: the padding after
+            // it never reaches the pooled feature (causal attention) and takes no expert's capacity.
+            var n = 0
+            for b in 0..<batch {
+                for j in 0...Int(buffers.poolIndex[b]) {
+                    buffers.routedRows.pointer[n] = Int32(b * t + j)
+                    n += 1
+                }
+            }
+            transformer.setRoutedRows(buffers.routedRows.pointer, count: n, buffers: buffers.transformer)
         }
         Profiler.shared.measure(.embedding) {
             tokenEmbedding.forward(tokens: ids, buffers.tokens, count: rows, params: params)

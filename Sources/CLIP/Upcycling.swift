@@ -22,8 +22,9 @@ extension CLIPModel {
     /// model's store are copied too (shared parameters as they are, every expert the dense MLP's,
     /// routers zero); otherwise the new model's moments are zero.
     ///
-    /// With renormalised top-k gates and nothing dropped (capacity factor ≥ E / k is always enough),
-    /// the upcycled model computes exactly the dense model's embeddings at step 0.
+    /// With renormalised top-k gates and nothing dropped (a capacity factor of E is always enough:
+    /// every token may pick the same expert), the upcycled model computes exactly the dense model's
+    /// embeddings at step 0.
     public func upcycled(
         placement: MoEPlacement, towers: UpcycledTowers = .both, routerSeed: UInt64 = 0, routerStd: Double = 0.02,
         copyOptimizerState: Bool = false
@@ -56,9 +57,9 @@ extension CLIPModel {
         return moe
     }
 
-    /// Parameters of the whole model, and those one sample's forward pass uses: a mixture layer
-    /// counts its router and k of its E experts (token choice; expert choice counts capacity
-    /// factor × one expert per token on average, cf·C/E … reported as k = cf rounded up).
+    /// Parameters of the whole model, and those one token's forward pass uses: a mixture layer
+    /// counts its router and min(k, cf) of its E experts rounded up (token choice: capacity keeps
+    /// at most cf assignments per token on average; expert choice: cf), as `ComputeAccounting` does.
     public var parameterCounts: (total: Int, active: Int) {
         let total = store.layout.totalCount
         var inactive = 0
@@ -67,7 +68,8 @@ extension CLIPModel {
                 guard let m = tower.blocks[l].mlp.mixture else { continue }
                 let perExpert = m.experts[0].fc.weight.count + (m.experts[0].fc.bias?.count ?? 0)
                     + m.experts[0].proj.weight.count + (m.experts[0].proj.bias?.count ?? 0)
-                let used = m.configuration.routing == .tokenChoice ? m.configuration.topK : Int(m.configuration.capacityFactor.rounded(.up))
+                let c = m.configuration
+                let used = Int((c.routing == .tokenChoice ? min(Double(c.topK), c.capacityFactor) : c.capacityFactor).rounded(.up))
                 inactive += perExpert * max(0, m.configuration.experts - used)
             }
         }

@@ -249,6 +249,7 @@ public struct MixtureOfExperts: Sendable {
         @usableFromInline static let loadBalance = 4, zLoss = 5, localEntropy = 6, globalEntropy = 7, auxiliary = 8
         @usableFromInline static let globalActive = 9  // 1 when the global-entropy term has a gradient
         @usableFromInline static let scale = 10  // the auxiliary losses' share, 1/G for G routing groups (`setAuxiliaryScale`)
+        @usableFromInline static let routed = 11  // how many rows `routedRows` lists; −1: every row is routed (`setRoutedRows`)
         @usableFromInline static let perExpert = 16  // load (E), f (E), P (E), dispatch shares (E + 1)
         @usableFromInline static func count(experts e: Int) -> Int { perExpert + 4 * e + 1 }
     }
@@ -285,6 +286,11 @@ public struct MixtureOfExperts: Sendable {
         public let dSlotGates: UnsafeMutablePointer<T>  // (E, slotStride) backward scratch: dL/dg per kept slot
         public let dExpertOutput: UnsafeMutablePointer<T>  // (slotStride, C) backward scratch: g·dy gathered
         public let dExpertInput: UnsafeMutablePointer<T>  // (slotStride, C) backward scratch: an expert's input gradient
+        public let routedRows: UnsafeMutablePointer<Int32>  // (maxRows) the rows routed when not all are (`setRoutedRows`)
+        public let compactInput: UnsafeMutablePointer<T>  // (maxRows, C) the routed rows of x, gathered, kept for backward
+        public let compactOutput: UnsafeMutablePointer<T>  // (maxRows, C) scratch: their outputs
+        public let compactGradient: UnsafeMutablePointer<T>  // (maxRows, C) backward scratch: dy of the routed rows
+        public let compactInputGradient: UnsafeMutablePointer<T>  // (maxRows, C) backward scratch: their dx
 
         /// The same buffers used for fewer rows (a smaller routing group; Cap is recomputed for it).
         public func resized(rows newRows: Int) -> Buffers {
@@ -296,7 +302,8 @@ public struct MixtureOfExperts: Sendable {
                 gates: gates, attempted: attempted, expertCounts: expertCounts, tokenCounts: tokenCounts,
                 slotTokens: slotTokens, slotGates: slotGates, dispatched: dispatched, expertOutputs: expertOutputs,
                 experts: experts, statistics: statistics, dLogits: dLogits, dSlotGates: dSlotGates,
-                dExpertOutput: dExpertOutput, dExpertInput: dExpertInput)
+                dExpertOutput: dExpertOutput, dExpertInput: dExpertInput, routedRows: routedRows, compactInput: compactInput,
+                compactOutput: compactOutput, compactGradient: compactGradient, compactInputGradient: compactInputGradient)
         }
     }
 
@@ -341,8 +348,14 @@ public struct MixtureOfExperts: Sendable {
             dLogits: workspace.gradientScratch(rows * e, label: "scratch.moe.dlogits"),
             dSlotGates: workspace.gradientScratch(e * stride, label: "scratch.moe.dgates"),
             dExpertOutput: workspace.gradientScratch(stride * c, label: "scratch.moe.dout"),
-            dExpertInput: workspace.gradientScratch(stride * c, label: "scratch.moe.din"))
+            dExpertInput: workspace.gradientScratch(stride * c, label: "scratch.moe.din"),
+            routedRows: Self.allocateIndices(rows, workspace: workspace, label: label + ".routed_rows"),
+            compactInput: workspace.allocate(rows * c, label: label + ".routed_input"),
+            compactOutput: workspace.scratch(rows * c, label: "scratch.moe.routed_out"),
+            compactGradient: workspace.gradientScratch(rows * c, label: "scratch.moe.routed_dy"),
+            compactInputGradient: workspace.gradientScratch(rows * c, label: "scratch.moe.routed_dx"))
         buffers.statistics[Stat.scale] = 1
+        buffers.statistics[Stat.routed] = -1
         return buffers
     }
 
@@ -351,8 +364,38 @@ public struct MixtureOfExperts: Sendable {
     /// y_s = Σ_{kept (s, e)} g_s,e · Expert_e(x_s) over the S = `buffers.rows` tokens of one group;
     /// also fills the routing buffers and the statistics (`statistics(_:)`, `auxiliaryLoss(_:)`).
     /// - x: (rows, C); y: (rows, C), overwritten.
+    /// With `setRoutedRows`, only the listed rows form the group (capacity, routing, statistics
+    /// and losses are theirs) and every other row's output is 0: the text tower's padding after
+    /// the end-of-text token, which the pooled feature never sees, takes no expert's capacity.
     @inlinable
     public func forward<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, buffers b: Buffers<T>, params: ParameterStore<T>) {
+        let n = Int(b.statistics[Stat.routed]), c = width
+        guard n >= 0 && n < b.rows else {
+            forwardGroup(x, y, buffers: b, params: params)
+            return
+        }
+        for j in 0..<n { (b.compactInput + j * c).update(from: x + Int(b.routedRows[j]) * c, count: c) }
+        vectorFill(0, y, count: b.rows * c)
+        guard n > 0 else { return }
+        forwardGroup(UnsafePointer(b.compactInput), b.compactOutput, buffers: b.resized(rows: n), params: params)
+        for j in 0..<n { (y + Int(b.routedRows[j]) * c).update(from: b.compactOutput + j * c, count: c) }
+    }
+
+    /// Routes only `rows` (row indices of the next forward passes' input, `count` of them, each
+    /// below `buffers.rows`), or every row again when `rows` is nil. Stays in force until set again.
+    public func setRoutedRows<T>(_ rows: UnsafePointer<Int32>?, count: Int, buffers: Buffers<T>) {
+        guard let rows else {
+            buffers.statistics[Stat.routed] = -1
+            return
+        }
+        precondition(count <= buffers.maxRows, "MixtureOfExperts.setRoutedRows: \(count) rows exceed \(buffers.maxRows)")
+        buffers.routedRows.update(from: rows, count: count)
+        buffers.statistics[Stat.routed] = Double(count)
+    }
+
+    /// The forward pass over every row of `b` as one group.
+    @inlinable
+    func forwardGroup<T: Scalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, buffers b: Buffers<T>, params: ParameterStore<T>) {
         let s = b.rows, e = configuration.experts, c = width
         router.forward(x, b.logits, rows: s, params: params)
         logSumExpRows(b.logits, b.logSumExp, rows: s, cols: e)
@@ -581,6 +624,30 @@ public struct MixtureOfExperts: Sendable {
     public func backward<T: Scalar>(
         _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers b: Buffers<T>,
         params: ParameterStore<T>, accumulateInput: Bool = true
+    ) {
+        let n = Int(b.statistics[Stat.routed]), c = width
+        guard n >= 0 && n < b.rows else {
+            backwardGroup(dy, x: x, dx: dx, buffers: b, params: params, accumulateInput: accumulateInput)
+            return
+        }
+        // Only the routed rows depend on the layer; the others' input gradient is 0.
+        if !accumulateInput { vectorFill(0, dx, count: b.rows * c) }
+        guard n > 0 else { return }
+        for j in 0..<n { (b.compactGradient + j * c).update(from: dy + Int(b.routedRows[j]) * c, count: c) }
+        backwardGroup(
+            UnsafePointer(b.compactGradient), x: UnsafePointer(b.compactInput), dx: b.compactInputGradient, buffers: b.resized(rows: n), params: params,
+            accumulateInput: false)
+        for j in 0..<n {
+            let target = dx + Int(b.routedRows[j]) * c, source = b.compactInputGradient + j * c
+            for i in 0..<c { target[i] += source[i] }
+        }
+    }
+
+    /// The backward pass over every row of `b` as one group.
+    @inlinable
+    func backwardGroup<T: Scalar>(
+        _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers b: Buffers<T>,
+        params: ParameterStore<T>, accumulateInput: Bool
     ) {
         let s = b.rows, e = configuration.experts, c = width, cfg = configuration
         if !accumulateInput { vectorFill(0, dx, count: s * c) }

@@ -23,6 +23,17 @@ public struct Transformer: Sendable {
         }
     }
 
+    /// Whether any block holds a mixture of experts.
+    public var hasMixtures: Bool { blocks.contains { $0.mlp.mixture != nil } }
+
+    /// Makes every mixture block route only `rows` of its input (`MixtureOfExperts.setRoutedRows`;
+    /// nil: every row), for the following passes on `buffers`.
+    public func setRoutedRows<T>(_ rows: UnsafePointer<Int32>?, count: Int, buffers: Buffers<T>) {
+        for (l, b) in blocks.enumerated() {
+            if let m = b.mlp.mixture, let mb = buffers.blocks[l].mlp.mixture { m.setRoutedRows(rows, count: count, buffers: mb) }
+        }
+    }
+
     /// The indices of the blocks that hold a mixture of experts.
     public var mixtureBlocks: [Int] { blocks.indices.filter { blocks[$0].mlp.mixture != nil } }
 

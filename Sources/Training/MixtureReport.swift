@@ -10,8 +10,8 @@ import Layers
 /// The routing columns of a mixture-of-experts run and their values.
 ///
 /// steps.csv gets, per step, means over the mixture layers (and over the step's routing groups:
-/// batch-split threads; under MPI rank 0's): `moe_aux_loss` the weighted auxiliary loss added to
-/// the objective (its sum over layers, mean over groups), `moe_lb_loss` L_lb, `moe_z_loss` L_z,
+/// batch-split threads; under MPI rank 0's): `moe_aux_loss` the weighted auxiliary loss whose
+/// gradient the step adds to the objective's (its sum over layers, mean over groups), `moe_lb_loss` L_lb, `moe_z_loss` L_z,
 /// `moe_router_entropy` mean_s H(p_s) (nats), `moe_over_capacity` the share of attempted
 /// assignments dropped, and `moe_dispatch_<n>` the share of tokens kept by n experts.
 /// metrics.csv gets the same as epoch means, plus per layer `moe.<layer>.load_<e>`: the share of
@@ -96,8 +96,12 @@ public struct MixtureReport {
                 throw TrainingError.invalid(option: option, reason: "\(source) holds other mixtures of experts (\(theirs)); leave the option out to train them as they are")
             }
             if theirs == nil {
+                let other = stored.map { $0.vision.experts != nil || $0.text.experts != nil } ?? false
                 throw TrainingError.invalid(
-                    option: option, reason: "\(source) is a dense model; upcycle it first (`clip upcycle --checkpoint \(source) …`), then --init-from the result")
+                    option: option,
+                    reason: other
+                        ? "\(source) holds no mixtures in this tower (only in the other); pass --towers to match it, or leave the mixture options out"
+                        : "\(source) is a dense model; upcycle it first (`clip upcycle --checkpoint \(source) …`), then --init-from the result")
             }
             return mine
         }

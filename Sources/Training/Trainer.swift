@@ -527,7 +527,8 @@ public final class Trainer {
                 globalStep += 1
                 let routing = mixtureReport?.step(
                     groups: routedReplicas.map { $0.0.mixtureStatistics($0.1) },
-                    auxiliaryLoss: routedReplicas.reduce(0) { $0 + $1.0.auxiliaryLoss($1.1) }) ?? [:]
+                    // Each group's loss is scaled by 1/(threads × ranks): × ranks gives rank 0's groups' mean.
+                    auxiliaryLoss: routedReplicas.reduce(0) { $0 + $1.0.auxiliaryLoss($1.1) } * Double(communicator.size)) ?? [:]
                 try steps?.append([
                     "epoch": Double(epoch + 1), "step": Double(globalStep), "loss": r.stats.objective, "surrogate": r.stats.surrogate,
                     "batch_contrastive": r.stats.batchContrastive, "temperature": r.stats.temperature, "gamma": gamma,

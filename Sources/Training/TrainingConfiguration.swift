@@ -125,7 +125,9 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         if let p = visionPositional { m.vision.positional = p }
         if let e = visionExperts { m.vision.experts = e }
         if let e = textExperts { m.text.experts = e }
-        do { try m.validate() } catch let e as ConfigurationError { throw TrainingError.invalid(option: "--model", reason: e.message) }
+        do { try m.validate() } catch let e as ConfigurationError {
+            throw TrainingError.invalid(option: e.message.contains(".experts") ? "--experts / --every / --first-block" : "--model", reason: e.message)
+        }
         do { _ = try image.keptPatches(grid: m.vision.grid) } catch let e as TokenReductionError {
             throw TrainingError.invalid(option: "--image-reduction", reason: e.message)
         }
@@ -161,6 +163,16 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         if let l = textLength { try check((2...1024).contains(l), "--text-length", "must be in 2...1024, got \(l)") }
         _ = try parsedTextReduction()
         _ = try modelConfiguration(vocabularySize: CLIPConfiguration.clipVocabularySize)
+        if let u = finetune?.upcycle {
+            // The upcycling's placement must fit the model before the pre-training runs.
+            if visionExperts != nil || textExperts != nil {
+                throw TrainingError.invalid(option: "--finetune-upcycle", reason: "the pre-training already trains mixtures of experts; upcycle a dense model")
+            }
+            var m = try modelConfiguration(vocabularySize: CLIPConfiguration.clipVocabularySize)
+            if u.towers != .text { m.vision.experts = u.placement }
+            if u.towers != .vision { m.text.experts = u.placement }
+            do { try m.validate() } catch let e as ConfigurationError { throw TrainingError.invalid(option: "--experts / --every / --first-block", reason: e.message) }
+        }
         if let f = finetune {
             // Every option of the second stage is checked now, not after the pre-training.
             try f.validate()

@@ -58,7 +58,7 @@ struct Upcycle: ParsableCommand {
             drawn N(0, 0.02²); every other tensor is copied. The mixture settings travel in the
             checkpoint's metadata, so `clip train --init-from OUT` trains the result as it is (single
             process or under mpirun). With nothing dropped (capacity factor ≥ E / top-k), the
-            upcycled model's embeddings equal the dense model's.
+            upcycled model's embeddings equal the dense model's (a capacity factor of E never drops).
 
             With --copy-optimizer-state, the dense checkpoint's AdamW moments (its
             epoch_N.state.safetensors, written beside every training checkpoint) are copied too
@@ -96,7 +96,7 @@ struct Upcycle: ParsableCommand {
             (moe, optimizerStep) = try UpcycleSpec(placement: placement, towers: towers, copyOptimizerState: copyOptimizerState)
                 .write(from: checkpoint, to: out, routerSeed: routerSeed)
         } catch let e as ConfigurationError {
-            throw ValidationError("--checkpoint: \(e.message)")
+            throw ValidationError((e.message.contains("already holds") ? "--checkpoint: " : "--experts / --every / --first-block: ") + e.message)
         }
         let counts = moe.parameterCounts, dc = dense.store.layout.totalCount
         let layers = moe.vision.transformer.mixtureBlocks.map { "visual.\($0)" } + moe.text.transformer.mixtureBlocks.map { "text.\($0)" }

@@ -176,4 +176,70 @@ struct UpcyclingTests {
         bad.vision.experts = MoEPlacement(MoEConfiguration(), every: 2, first: 2)
         #expect { try CLIPModel<Float>(bad) } throws: { "\($0)".contains("places no mixture in its 2 blocks") }
     }
+
+    @Test("Routed rows: only they form the group (capacity, statistics), the others output 0 and take no gradient; gradients check")
+    func routedRows() throws {
+        let c = 6, rows = 10, e = 3
+        var layout = ParameterLayout()
+        let moe = MixtureOfExperts("m", width: c, configuration: MoEConfiguration(experts: e, topK: 2, capacityFactor: 1, capacityMultiple: 1,
+                                                                                  loadBalanceWeight: 0.1, zLossWeight: 0.1), layout: &layout)
+        let store = ParameterStore<Double>(layout: layout)
+        for v in layout.views { store.initialize(v, .normal(std: 0.5), seed: 3) }
+        let ws = Workspace<Double>()
+        let b = moe.makeBuffers(rows: rows, workspace: ws, label: "m")
+        ws.seal()
+        let x = AlignedBuffer(randomArray(rows * c, seed: 3, stream: "x")), y = AlignedBuffer<Double>(count: rows * c)
+        let routed: [Int32] = [0, 1, 2, 5, 6, 9]
+        moe.setRoutedRows(routed, count: routed.count, buffers: b)
+        moe.forward(x.pointer, y.pointer, buffers: b, params: store)
+        let stats = moe.statistics(b)
+        #expect(stats.tokens == 6 && stats.capacity == 2)  // ⌊6·1/3⌋ = 2 for the 6 routed rows
+        // The same rows alone, as a group of their own, give the same outputs.
+        let xs = AlignedBuffer(routed.flatMap { r in (0..<c).map { x.pointer[Int(r) * c + $0] } }), ys = AlignedBuffer<Double>(count: 6 * c)
+        let aloneSpace = Workspace<Double>()
+        let alone = moe.makeBuffers(rows: 6, workspace: aloneSpace, label: "alone")
+        moe.forward(xs.pointer, ys.pointer, buffers: alone, params: store)
+        for (j, r) in routed.enumerated() { for i in 0..<c { #expect(y.pointer[Int(r) * c + i] == ys.pointer[j * c + i]) } }
+        for r in 0..<rows where !routed.contains(Int32(r)) { for i in 0..<c { #expect(y.pointer[r * c + i] == 0) } }
+        // Gradients: the loss Σ dy ⊙ y plus the auxiliary losses, x and every parameter.
+        let dy = AlignedBuffer(randomArray(rows * c, seed: 4, stream: "dy")), dx = AlignedBuffer<Double>(count: rows * c)
+        let tensors = store.layout.views.map { CheckedTensor(name: $0.name, values: store.value($0), gradient: store.grad($0), count: $0.count) }
+            + [CheckedTensor(name: "x", values: x.pointer, gradient: dx.pointer, count: rows * c)]
+        let reports = checkGradients(tensors) {
+            moe.forward(x.pointer, y.pointer, buffers: b, params: store)
+            var l = 0.0
+            for i in 0..<(rows * c) { l += dy.pointer[i] * y.pointer[i] }
+            return l + moe.auxiliaryLoss(b)
+        } backward: {
+            moe.backward(dy.pointer, x: x.pointer, dx: dx.pointer, buffers: b, params: store)
+        }
+        for r in reports { #expect(r.error < 1e-6, "\(r)") }
+        #expect(moe.statistics(b).overCapacityRatio > 0, "capacity 2 for 6 tokens × 2 choices must drop")
+        for r in 0..<rows where !routed.contains(Int32(r)) { for i in 0..<c { #expect(dx.pointer[r * c + i] == 0) } }
+        // nil routes every row again.
+        moe.setRoutedRows(nil as UnsafePointer<Int32>?, count: 0, buffers: b)
+        moe.forward(x.pointer, y.pointer, buffers: b, params: store)
+        #expect(moe.statistics(b).tokens == rows)
+        withExtendedLifetime((ws, aloneSpace)) {}
+    }
+
+    @Test("A mixture text tower routes each text up to its end-of-text token: padding changes nothing and takes no capacity")
+    func textPadding() throws {
+        var c = try denseConfig()
+        c.text.experts = MoEPlacement(MoEConfiguration(experts: 4, topK: 2, capacityFactor: 1), every: 1, first: 0)
+        let model = try CLIPModel<Float>(c)
+        model.initialize(seed: 6)
+        let b = 4
+        let short: [Int32] = [38, 2, 39, 0, 0, 0], long: [Int32] = [38, 3, 7, 9, 39, 0]
+        let ids = short + long + short + long
+        let acts = model.makeActivations(batch: b)
+        let plain = model.embedTexts(ids, count: b, activations: acts)
+        let stats = model.mixtureStatistics(acts)
+        let tokens = stats.map(\.statistics.tokens)
+        #expect(tokens == [16, 16], "\(tokens)")  // 3 + 5 + 3 + 5 rows up to the end-of-text tokens, in each of the 2 blocks
+        // Other tokens after each end-of-text token: the same embeddings, bit for bit.
+        var padded = ids
+        for i in 0..<b { for j in 0..<6 where padded[i * 6 + j] == 0 { padded[i * 6 + j] = Int32(11 + j) } }
+        #expect(model.embedTexts(padded, count: b, activations: acts) == plain)
+    }
 }

@@ -62,6 +62,8 @@ struct CLITests {
         (["train", "--experts", "4", "--routing", "random"], "--routing"),
         (["train", "--experts", "4", "--towers", "audio"], "--towers"),
         (["train", "--model", "nano", "--experts", "4"], "places no mixture in its 1 blocks"),
+        (["train", "--model", "nano", "--finetune-epochs", "1", "--finetune-upcycle", "--experts", "4"], "--experts / --every / --first-block"),
+        (["train", "--finetune-upcycle", "--experts", "4"], "--finetune-upcycle"),
         (["upcycle", "--checkpoint", "/nonexistent/dense.safetensors", "--experts", "8", "--out", "moe.safetensors"], "/nonexistent/dense.safetensors"),
         (["upcycle", "--checkpoint", "/", "--experts", "0", "--out", "moe.safetensors"], "--experts"),
     ])
