@@ -61,6 +61,8 @@ public struct TrainBenchResult: Sendable, Codable {
     public var objective: String = "openclip"
     /// How the step used its threads ("gemm" or "batch-split").
     public var threadMode: String = "gemm"
+    /// Precision of the matrix products ("fp32", "bf16", "bf16-emulated").
+    public var precision: String = "fp32"
     /// Data-parallel ranks (the global batch is split over them) and the gradient reduction.
     public var ranks: Int = 1
     public var gradientReduction: String = "none"

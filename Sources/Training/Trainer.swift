@@ -309,6 +309,7 @@ public final class Trainer {
             provenance: [
                 "communication": communicator.summary,
                 "cpu": cpu.modelName, "cpu_features": cpu.summary, "threads": "\(config.threads)", "thread_mode": threadMode.rawValue,
+                "precision": (config.precision ?? .fp32).rawValue,
                 "openblas": Threads.blasConfig, "host": ProcessInfo.processInfo.hostName, "swift": swiftCompilerVersion,
                 "started": ISO8601DateFormatter().string(from: Date()),
             ])
@@ -484,6 +485,10 @@ public final class Trainer {
     /// row before training (epoch 0) and one per epoch, steps.csv one per step; each row is
     /// flushed as written, and a resumed run keeps the rows of the epochs it had finished.
     public func run() throws -> TrainingSummary {
+        try GEMMPrecision.with(config.precision ?? .fp32) { try runAtPrecision() }
+    }
+
+    private func runAtPrecision() throws -> TrainingSummary {
         let resumed = startEpoch > 0
         let root = communicator.isRoot
         // Rank 0 alone writes files and evaluates; the other ranks train.

@@ -48,6 +48,11 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// What the training step keeps for backward: `full` (fastest) or `recompute` (activation
     /// checkpointing: about half the activation memory for tiny, +25% FLOPs; same results).
     public var activationMemory: ActivationMemory = .full
+    /// Precision of the matrix products: fp32, bf16 (needs AVX-512 BF16 or AMX and a BLAS with
+    /// `cblas_sbgemm`) or bf16-emulated (bf16's rounding at fp32 speed, on any CPU); see
+    /// `MatmulPrecision`. Optional so that config.json files written before it existed still load
+    /// (nil = fp32).
+    public var precision: MatmulPrecision? = nil
     /// Tokenizer: `auto` (CLIP's BPE when its merges file is installed, else one trained on the
     /// captions), `clip`, or `trained`.
     public var tokenizer: String = "auto"
@@ -144,6 +149,7 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
             try check(batchSize <= count, "--batch-size", "must not exceed the data set's \(count) pairs, got \(batchSize)")
         }
         try check((1...100_000).contains(epochs), "--epochs", "must be in 1...100000, got \(epochs)")
+        if let reason = (precision ?? .fp32).unsupportedReason() { try check(false, "--precision", reason) }
         try check((2...65_536).contains(batchSize), "--batch-size", "must be in 2...65536, got \(batchSize)")
         try check(learningRate > 0 && learningRate <= 1, "--lr", "must be in (0, 1], got \(learningRate)")
         try check(learningRateFloor >= 0 && learningRateFloor <= learningRate, "--lr-min", "must be in [0, lr], got \(learningRateFloor)")

@@ -39,6 +39,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "CLIPA: text context length of the timed steps (default: the model's).") var textLength: Int?
     @OptionGroup(title: "CLIP-UP: with --experts, the dense step is timed first in the same run and the mixture model's cost printed beside it")
     var mixture: MixtureOptions
+    @Option(help: "Precision of the matrix products: fp32, bf16 (cblas_sbgemm; needs AVX-512 BF16 or AMX) or bf16-emulated; other than fp32, the fp32 step is timed first in the same run and the ratio printed.")
+    var precision = "fp32"
     @Option(help: "Timed steps (median reported).") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 3
     @Flag(help: "Print one JSON line instead of text.") var json = false
@@ -64,6 +66,13 @@ struct BenchTrain: ParsableCommand {
         do { _ = try ImageTokenReduction(parsing: imageReduction) } catch let e as TokenReductionError { throw ValidationError("--image-reduction: \(e.message)") }
         if let l = textLength, !(2...1024).contains(l) { throw ValidationError("--text-length must be in 2...1024, got \(l)") }
         guard (0...1000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000, got \(warmup)") }
+        guard let p = MatmulPrecision(rawValue: precision) else {
+            throw ValidationError("--precision must be \(MatmulPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got '\(precision)'")
+        }
+        if let reason = p.unsupportedReason() { throw ValidationError("--precision bf16: " + reason) }
+        if p != .fp32 && (imageReduction != "none" || textLength != nil || mixture.experts > 0) {
+            throw ValidationError("--precision \(precision) times against fp32 alone; leave out --image-reduction, --text-length and --experts")
+        }
     }
 
     func run() throws {
@@ -88,8 +97,10 @@ struct BenchTrain: ParsableCommand {
             }
         }
         // With a token reduction or mixtures, the full-length dense step first, in the same process.
-        let full = reduces ? try measure(.none, nil, nil) : nil
-        let r = try measure(reduced, textLength, experts)
+        let matmul = MatmulPrecision(rawValue: precision)!
+        let full = reduces || matmul != .fp32 ? try measure(.none, nil, nil) : nil
+        var r = try GEMMPrecision.with(matmul) { try measure(reduced, textLength, experts) }
+        r.precision = matmul.rawValue
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
         if json {
@@ -107,6 +118,10 @@ struct BenchTrain: ParsableCommand {
                          m.experts, m.routing == .tokenChoice ? "top-\(m.topK)" : "expert choice", m.capacityFactor, p.every, p.first, towers.rawValue,
                          r.gmacsPerSample, r.samplesPerSecond, r.medianStepSeconds, r.medianStepSeconds / full.medianStepSeconds,
                          r.gmacsPerSample / full.gmacsPerSample))
+        } else if let full, matmul != .fp32 {
+            print(String(format: "fp32: %.1f samples/s, median step %.3f s", full.samplesPerSecond, full.medianStepSeconds))
+            print(String(format: "%@: %.1f samples/s, median step %.3f s = %.2f× fp32's samples/s", matmul.rawValue, r.samplesPerSecond,
+                         r.medianStepSeconds, r.samplesPerSecond / full.samplesPerSecond))
         } else if let full {
             print(String(format: "full tokens (image %d, text %d; %.4f GMACs/sample): %.1f samples/s", full.imageTokens, full.textTokens,
                          full.gmacsPerSample, full.samplesPerSecond))

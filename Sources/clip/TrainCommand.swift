@@ -59,6 +59,8 @@ struct Train: ParsableCommand {
     var threadMode = "auto"
     @Option(help: "Activations kept for backward: full (fastest) or recompute (activation checkpointing: less memory, about +25% compute, same results).")
     var activationMemory = "full"
+    @Option(help: "Precision of the matrix products: fp32, bf16 (bf16 operands, fp32 accumulation, through OpenBLAS's cblas_sbgemm; needs AVX-512 BF16 or AMX) or bf16-emulated (bf16's rounding at fp32 speed on any CPU). Master weights, optimizer state and every other operation stay fp32.")
+    var precision = "fp32"
     @Option(help: "Objective preset: \(ObjectiveConfiguration.presetNames.joined(separator: ", ")).") var objective = "openclip"
     @Option(help: "Override the preset's loss: mbcl, gcl, rgcl or rgcl-g.") var loss: String?
     @Option(help: "Override the temperature rule: constant, learnable, individual or rgcl-g (step_thresh).") var temperatureRule: String?
@@ -138,6 +140,10 @@ struct Train: ParsableCommand {
             throw ValidationError("--activation-memory: expected full or recompute, got '\(activationMemory)'")
         }
         c.activationMemory = memory
+        guard let matmul = MatmulPrecision(rawValue: precision) else {
+            throw ValidationError("--precision: expected \(MatmulPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got '\(precision)'")
+        }
+        c.precision = matmul == .fp32 ? nil : matmul
         c.objective = try objectiveConfiguration()
         c.tokenizer = tokenizer
         c.trainedVocabularySize = vocabSize
