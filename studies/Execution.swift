@@ -3,6 +3,7 @@
 
 import CLIP
 import Collective
+import Compute
 import Foundation
 import Layers
 import Objectives
@@ -15,7 +16,7 @@ let settingKeys: [String: String] = [
     "dataSmall": "the data a level's @dataSmall stands for", "dataLarge": "the data a level's @dataLarge stands for", "dataSeed": "data seed",
     "epochs": "epochs", "batchSize": "global batch", "lr": "peak learning rate", "lrMin": "cosine floor", "wd": "weight decay",
     "sampleBudget": "samples a run sees: when > 0 the data is shapes:<sampleBudget ÷ epochs>",
-    "warmup": "warm-up steps", "warmupFraction": "warm-up as a fraction of the run's steps (overrides warmup when > 0)", "seed": "training seed", "optimizer": "adamw or lamb", "beta1": "Adam β₁", "beta2": "Adam β₂", "threads": "threads per rank",
+    "warmup": "warm-up steps", "warmupFraction": "warm-up as a fraction of the run's steps (overrides warmup when > 0)", "seed": "training seed", "optimizer": "adamw or lamb", "beta1": "Adam β₁", "beta2": "Adam β₂", "threads": "threads per rank", "precision": "matrix products: fp32, bf16 or bf16-emulated (study --precision)",
     "tokenizer": "auto, clip or trained", "vocabSize": "trained BPE size", "evalExamples": "zero-shot examples per class",
     "retrievalSize": "retrieval pairs", "evalEvery": "evaluate every N epochs", "gradientReduction": "openclip or fastclip",
     "objective.preset": "objective preset", "objective.innerLRSchedule": "constant, cosine or drrho",
@@ -127,6 +128,7 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
     if let v = try double("beta1") { c.beta1 = v }
     if let v = try double("beta2") { c.beta2 = v }
     if let v = try int("threads") { c.threads = v }
+    if let v = try choice("precision", MatmulPrecision.self) { c.precision = v == .fp32 ? nil : v }
     if let v = try string("tokenizer") { c.tokenizer = v }
     if let v = try int("vocabSize") { c.trainedVocabularySize = v }
     if let v = try int("evalExamples") { c.evalExamplesPerClass = v }
@@ -322,6 +324,7 @@ func clipExecutor(ranks: Int, threads: Int, output: String? = nil) -> RunExecuto
         ]
         if let e = c.objective.gammaDecayEpochs { args += ["--gamma-decay-epochs", "\(e)"] }
         if let l = c.objective.learningRateTau { args += ["--lr-tau", "\(l)"] }
+        if let p = c.precision { args += ["--precision", p.rawValue] }
         args += clipaArguments(c)
         try runClip(args, what: ranks > 1 ? "ranks" : "jobs", output: output)
     }

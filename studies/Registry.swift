@@ -4,7 +4,7 @@ import Workbench
 
 /// A study with what it draws.
 struct StudyDefinition: Sendable {
-    let study: Study
+    var study: Study
     /// Figures over the output directory's CSV files, given the variants in order and the preset.
     let figures: @Sendable ([String], StudyPreset) -> [Figure]
     let table: ResultsTable

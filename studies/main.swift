@@ -21,7 +21,9 @@ struct StudyCommand: ParsableCommand {
     @Option(help: "Ranks per run where the study does not set them (> 1 runs clip train under mpirun).") var ranks = 1
     @Option(help: "Threads per run (per rank with --ranks; default: the cores divided among the ranks and jobs).") var threads: Int?
     @Option(help: "Runs at once, each a clip process of its own (default 1: one run at a time, in this process).") var jobs = 1
-    @Option(help: "Output directory (default figures/<study>).") var out: String?
+    @Option(help: "Precision of every run's matrix products: fp32, bf16 (needs AVX-512 BF16 or AMX) or bf16-emulated (bf16's rounding at fp32 speed). Other than fp32 it is part of each run's settings, and the default output gains a -PRECISION suffix.")
+    var precision = "fp32"
+    @Option(help: "Output directory (default figures/<study>, or figures/<study>/paper for the paper preset).") var out: String?
     @Option(help: "Where run directories are cached.") var cache = "runs/studies"
     @Flag(help: "Redraw figures and tables from the existing CSV; run nothing.") var renderOnly = false
     @Flag(help: "Print each variant's resolved training configuration (data, epochs, batch, steps, warm-up, rates, objective) and the runs planned; run nothing.")
@@ -39,6 +41,11 @@ struct StudyCommand: ParsableCommand {
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs: must be in 1...256, got \(jobs)") }
         if let t = threads, !(1...256).contains(t) { throw ValidationError("--threads: must be in 1...256, got \(t)") }
+        guard let p = MatmulPrecision(rawValue: precision) else {
+            throw ValidationError("--precision: expected \(MatmulPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got '\(precision)'")
+        }
+        if let reason = p.unsupportedReason() { throw ValidationError("--precision bf16: " + reason) }
+        if p != .fp32 && ["list", "nightly", "findings"].contains(name) { throw ValidationError("--precision applies to a study's runs, not to \(name)") }
         if writeGoldens && renderOnly {
             throw ValidationError("--write-goldens with --render-only: goldens come from runs of the given --preset; drop --render-only")
         }
@@ -79,7 +86,8 @@ struct StudyCommand: ParsableCommand {
             print(table)
             return
         }
-        let d = registry.first { $0.study.name == name }!
+        var d = registry.first { $0.study.name == name }!
+        if precision != MatmulPrecision.fp32.rawValue { d.study.overrides = Settings(["precision": .string(precision)]) }
         if plan {
             try printPlan(d.study, preset: StudyPreset(rawValue: preset)!)
             return
@@ -151,7 +159,8 @@ struct StudyCommand: ParsableCommand {
 
     /// <figures>/<study> for the smoke and quick presets, <figures>/<study>/paper for the paper preset.
     func defaultOutput(study: String, preset: StudyPreset) -> String {
-        preset == .paper ? "\(figures)/\(study)/paper" : "\(figures)/\(study)"
+        let suffix = precision == MatmulPrecision.fp32.rawValue ? "" : "-\(precision)"
+        return preset == .paper ? "\(figures)/\(study)/paper\(suffix)" : "\(figures)/\(study)\(suffix == "" ? "" : "/\(preset.rawValue)\(suffix)")"
     }
 
     /// The code version runs are cached under: $CLIPLAB_CODE_VERSION, else git's tree ids of the

@@ -80,6 +80,9 @@ public struct Study: Sendable {
     /// id hashes its whole settings and the code version, so studies whose variants coincide (the
     /// CLIPA studies share a regime and some variants) compute each shared run once.
     public let cacheGroup: String
+    /// Settings applied to every run after the preset's and the levels' (`study --precision`):
+    /// part of each run's settings, so of its cache id.
+    public var overrides: Settings = Settings([:])
 
     public init(
         name: String, title: String, mirrors: String, base: [String: ConfigValue], factors: [Factor],
@@ -110,6 +113,7 @@ public struct Study: Sendable {
         for combo in combos {
             var s = base.merging(scale.settings)
             for level in combo { s = s.merging(level.settings) }
+            s = s.merging(overrides)
             for seed in 0..<n {
                 var settings = s
                 settings[seedKey] = .int(seed)
