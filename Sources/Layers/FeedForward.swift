@@ -84,10 +84,11 @@ public enum FeedForward: Sendable {
     @inlinable
     public func backward<T: Scalar>(
         _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers: Buffers<T>,
-        params: ParameterStore<T>, accumulateInput: Bool = true
+        params: ParameterStore<T>, accumulateInput: Bool = true, scratchFresh: Bool = false
     ) {
         switch (self, buffers) {
-        case (.dense(let m), .dense(let b)): m.backward(dy, x: x, dx: dx, buffers: b, params: params, accumulateInput: accumulateInput)
+        case (.dense(let m), .dense(let b)):
+            m.backward(dy, x: x, dx: dx, buffers: b, params: params, accumulateInput: accumulateInput, scratchFresh: scratchFresh)
         case (.experts(let m), .experts(let b)): m.backward(dy, x: x, dx: dx, buffers: b, params: params, accumulateInput: accumulateInput)
         default: fatalError("FeedForward.backward: buffers of the other kind")
         }

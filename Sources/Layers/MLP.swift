@@ -69,10 +69,14 @@ public struct MLP: Sendable {
     @inlinable
     public func backward<T: Scalar>(
         _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers: Buffers<T>,
-        params: ParameterStore<T>, accumulateInput: Bool = true
+        params: ParameterStore<T>, accumulateInput: Bool = true, scratchFresh: Bool = false
     ) {
-        // GELU's output again (the scratch holds another block's by now): c_proj's weight gradient needs it.
-        geluForward(UnsafePointer(buffers.preActivation), buffers.activation, count: buffers.rows * hiddenWidth, approximation: approximation)
+        // GELU's output again (the scratch holds another block's by now): c_proj's weight gradient
+        // needs it. `scratchFresh`: this MLP's forward has just run (recompute mode), so the
+        // scratch still holds its output.
+        if !scratchFresh {
+            geluForward(UnsafePointer(buffers.preActivation), buffers.activation, count: buffers.rows * hiddenWidth, approximation: approximation)
+        }
         proj.backward(dy, x: buffers.activation, dx: buffers.dHidden, rows: buffers.rows, params: params, accumulateInput: false)
         geluBackwardInPlace(buffers.dHidden, x: buffers.preActivation, count: buffers.rows * hiddenWidth, approximation: approximation)
         fc.backward(buffers.dHidden, x: x, dx: dx, rows: buffers.rows, params: params, accumulateInput: accumulateInput)

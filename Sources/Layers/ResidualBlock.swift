@@ -96,16 +96,20 @@ public struct ResidualBlock: Sendable {
     @inlinable
     public func backward<T: Scalar>(
         _ dy: UnsafePointer<T>, x: UnsafePointer<T>, dx: UnsafeMutablePointer<T>, buffers: Buffers<T>,
-        params: ParameterStore<T>
+        params: ParameterStore<T>, scratchFresh: Bool = false
     ) {
         let rows = buffers.rows, n = rows * width
         // y = x₁ + mlp(ln_2(x₁)):  dx₁ = dy + ln_2ᵀ(mlpᵀ(dy))
         let prof = Profiler.shared
         buffers.dx1.update(from: dy, count: n)
-        // ln_2(x₁) again: the scratch holds another block's LayerNorm output by now.
-        prof.measure(.layerNorm) { ln2.forward(UnsafePointer(buffers.x1), buffers.ln2Out, rows: rows, cache: buffers.ln2Cache, params: params) }
+        // ln_2(x₁) again: the scratch holds another block's LayerNorm output by now, unless this
+        // block's forward has just run (`scratchFresh`, recompute mode): its last writes to the
+        // shared scratch were ln_2's output and the MLP's GELU output.
+        if !scratchFresh {
+            prof.measure(.layerNorm) { ln2.forward(UnsafePointer(buffers.x1), buffers.ln2Out, rows: rows, cache: buffers.ln2Cache, params: params) }
+        }
         prof.measure(.mlp) {
-            mlp.backward(dy, x: buffers.ln2Out, dx: buffers.dln, buffers: buffers.mlp, params: params, accumulateInput: false)
+            mlp.backward(dy, x: buffers.ln2Out, dx: buffers.dln, buffers: buffers.mlp, params: params, accumulateInput: false, scratchFresh: scratchFresh)
         }
         prof.measure(.layerNorm) {
             ln2.backward(buffers.dln, x: buffers.x1, dx: buffers.dx1, rows: rows, cache: buffers.ln2Cache, params: params)

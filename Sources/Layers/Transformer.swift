@@ -141,13 +141,16 @@ public struct Transformer: Sendable {
         var dy = buffers.dA, dx = buffers.dB
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let blockInput = l == 0 ? x : UnsafePointer(buffers.hidden[l - 1])
-            if buffers.recompute && l < blocks.count - 1 {
+            let rebuilt = buffers.recompute && l < blocks.count - 1
+            if rebuilt {
                 // The shared activations hold block l+1's; rebuild block l's. Its output lands
                 // in hidden[l] again, with the same values (the forward is deterministic).
                 blocks[l].forward(blockInput, buffers.hidden[l], buffers: buffers.blocks[l], params: params)
             }
             dx.update(repeating: 0, count: n)
-            blocks[l].backward(dy, x: blockInput, dx: dx, buffers: buffers.blocks[l], params: params)
+            // After a rebuild the shared scratch still holds this block's LayerNorm and GELU
+            // outputs, which backward would otherwise compute again.
+            blocks[l].backward(dy, x: blockInput, dx: dx, buffers: buffers.blocks[l], params: params, scratchFresh: rebuilt)
             swap(&dy, &dx)
             afterBlock?()
         }
