@@ -114,4 +114,56 @@ static inline int cliplab_jpeg_decode_rgb(
     return 0;
 }
 
+/// Encodes width·height 8-bit interleaved RGB pixels as a baseline JPEG of `quality` (1…100, 4:2:0).
+/// On success returns 0 and sets *out to a malloc'd buffer of *out_size bytes (the caller frees it
+/// with free()); on failure returns 1 and writes a message.
+static inline int cliplab_jpeg_encode_rgb(
+    const unsigned char *pixels, unsigned int width, unsigned int height, int quality,
+    unsigned char **out, unsigned long *out_size, char *message, size_t message_capacity)
+{
+    struct jpeg_compress_struct cinfo;
+    cliplab_jpeg_error_manager manager;
+    unsigned char *volatile buffer = NULL;
+    unsigned long size = 0;
+
+    *out = NULL;
+    *out_size = 0;
+    if (message_capacity > 0) message[0] = 0;
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&manager.base);
+    manager.base.error_exit = cliplab_jpeg_error_exit;
+    manager.base.output_message = cliplab_jpeg_output_message;
+    manager.message[0] = 0;
+    if (setjmp(manager.jump)) {
+        if (message_capacity > 0) {
+            strncpy(message, manager.message, message_capacity - 1);
+            message[message_capacity - 1] = 0;
+        }
+        jpeg_destroy_compress(&cinfo);
+        free(buffer);
+        return 1;
+    }
+    jpeg_create_compress(&cinfo);
+    unsigned char *dest = NULL;
+    jpeg_mem_dest(&cinfo, &dest, &size);
+    cinfo.image_width = width;
+    cinfo.image_height = height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW rows[1];
+        rows[0] = (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * width * 3);
+        jpeg_write_scanlines(&cinfo, rows, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    buffer = dest;
+    jpeg_destroy_compress(&cinfo);
+    *out = buffer;
+    *out_size = size;
+    return 0;
+}
+
 #endif

@@ -10,4 +10,15 @@ public protocol ImageTextDataset: Sendable {
     func caption(_ index: Int) -> String
     /// Writes image `index` resized/rendered to size×size as (3, S, S) channel-major Float in [0, 1].
     func loadImage(_ index: Int, size: Int, into pixels: UnsafeMutablePointer<Float>) throws
+    /// Image `index` as training sees it in `epoch` (see the extension's default).
+    func loadTrainingImage(_ index: Int, size: Int, seed: UInt64, epoch: Int, into pixels: UnsafeMutablePointer<Float>) throws
+}
+
+extension ImageTextDataset {
+    /// Image `index` as training sees it in `epoch`: by default the evaluation view
+    /// (`loadImage`); a data set with augmentation (a random-resized crop) draws it from
+    /// (seed, epoch, index).
+    public func loadTrainingImage(_ index: Int, size: Int, seed: UInt64, epoch: Int, into pixels: UnsafeMutablePointer<Float>) throws {
+        try loadImage(index, size: size, into: pixels)
+    }
 }

@@ -35,5 +35,5 @@ extension Trainer {
         return c
     }
 
-    public var chanceLevels: [String: Double] { Self.chanceLevels(world: world, retrievalCount: config.retrievalCount) }
+    public var chanceLevels: [String: Double] { world.map { Self.chanceLevels(world: $0, retrievalCount: config.retrievalCount) } ?? [:] }
 }

@@ -25,7 +25,13 @@ public struct TrainingSummary: Sendable {
 
 public final class Trainer {
     public let config: TrainingConfiguration
-    public let world: ShapesWorld
+    /// The shapes world (synthetic data; the held-out evaluation comes from it), or nil when the
+    /// run trains on a user's data set.
+    public let world: ShapesWorld?
+    /// The pairs the run trains on: the shapes world or `realData`.
+    public let data: any ImageTextDataset
+    /// A user's data set (`--data wds:…` or `csv:…`), checked and numbered; nil for shapes.
+    public let realData: RealImageTextData?
     public let tokenizer: any Tokenizer
     public let tokenizerKind: String
     public let model: CLIPModel<Float>
@@ -70,7 +76,7 @@ public final class Trainer {
     let log: RunLog
     /// The held-out tasks, prepared at the first evaluation (rank 0 only).
     lazy var evaluator = Evaluator(
-        model: model, world: world, tokenizer: tokenizer, examplesPerClass: config.evalExamplesPerClass, retrievalCount: config.retrievalCount)
+        model: model, world: world!, tokenizer: tokenizer, examplesPerClass: config.evalExamplesPerClass, retrievalCount: config.retrievalCount)
     /// Where `run()` starts: 0, or the epoch and step of the checkpoint resumed from.
     public private(set) var startEpoch = 0
     var startStep = 0
@@ -140,9 +146,21 @@ public final class Trainer {
         }
         log = communicator.isRoot ? try RunLog(path: config.output + "/log.txt", append: resume) : RunLog.silent
 
-        guard case .shapes(let count, _) = try DataSource(config.data) else { fatalError("unreachable") }
-        let world = ShapesWorld(ShapesWorld.Configuration(seed: config.dataSeed, count: count))
+        let world: ShapesWorld?
+        if let source = try config.realDataSource() {
+            let opened = try TrainingData.openReal(source, config: config, log: log, isRoot: communicator.isRoot)
+            (world, realData, data) = (nil, opened, opened)
+        } else {
+            guard case .shapes(let count, _) = try DataSource(config.data) else { fatalError("unreachable") }
+            let shapes = ShapesWorld(ShapesWorld.Configuration(seed: config.dataSeed, count: count))
+            (world, realData, data) = (shapes, nil, shapes)
+        }
         self.world = world
+        let count = data.count
+        guard config.batchSize <= count else {
+            throw TrainingError.invalid(option: "--batch-size", reason: "must not exceed the data set's \(count) usable pairs (\(config.data)), got \(config.batchSize)")
+        }
+        let data = self.data
 
         // Tokenizer: the checkpoint's when starting from one (a fine-tuning stage must read captions
         // as its pre-training did), else CLIP's BPE when installed (or required), else one trained
@@ -160,7 +178,7 @@ public final class Trainer {
             tokenizer = try CLIPTokenizer(mergesFile: merges)
             tokenizerKind = "clip"
         } else {
-            let sample = (0..<min(count, 20_000)).map { world.caption($0) }
+            let sample = (0..<min(count, 20_000)).map { data.caption($0) }
             tokenizer = try CLIPTokenizer.trainBPE(captions: sample, vocabularySize: config.trainedVocabularySize)
             tokenizerKind = "trained"
         }
@@ -231,11 +249,12 @@ public final class Trainer {
         batchIDs = AlignedBuffer(count: max(1, b * modelConfig.text.contextLength))
         keptIDs = AlignedBuffer(count: max(1, b * (keptPatches ?? 0)))
 
-        let w = world
         do {
+            // Syntax masking tags words with the shapes grammar's own tags, or on real captions
+            // with the WordNet tagger (when its data is installed).
             captions = try TrainingCaptions(
-                count: count, caption: { w.caption($0) }, tokenizer: tokenizer, length: modelConfig.text.contextLength,
-                reduction: try config.parsedTextReduction(), tagger: ShapesWorld.Tagger(), seed: config.seed)
+                count: count, caption: { data.caption($0) }, tokenizer: tokenizer, length: modelConfig.text.contextLength,
+                reduction: try config.parsedTextReduction(), tagger: world != nil ? ShapesWorld.Tagger() : try? WordNetTagger(), seed: config.seed)
         } catch let e as TokenReductionError { throw TrainingError.invalid(option: "--text-reduction", reason: e.message) }
 
         if let from = resumeFrom {
@@ -287,7 +306,8 @@ public final class Trainer {
             let training: TrainingConfiguration
             let modelArchitecture: CLIPConfiguration
             let parameters: Int
-            let data: ShapesWorld.Configuration
+            let data: ShapesWorld.Configuration?
+            let realData: RealDataSummary?
             let tokenizer: String
             let vocabularySize: Int
             let stepsPerEpoch: Int
@@ -301,7 +321,7 @@ public final class Trainer {
         let cpu = CPUFeatures.current
         let resolved = Resolved(
             training: config, modelArchitecture: model.config, parameters: model.store.layout.parameterCount,
-            data: world.configuration, tokenizer: tokenizerKind, vocabularySize: tokenizer.vocabularySize,
+            data: world?.configuration, realData: realData.map(RealDataSummary.init), tokenizer: tokenizerKind, vocabularySize: tokenizer.vocabularySize,
             stepsPerEpoch: loader.stepsPerEpoch, totalSteps: config.epochs * loader.stepsPerEpoch,
             objective: config.objective.summary,
             innerLRSchedule: config.objective.loss.usesSampleState ? objective.innerLRSchedule : nil,
@@ -319,18 +339,18 @@ public final class Trainer {
     }
 
     /// Writes the normalised images of `ids` into `pixels`, (ids.count, 3, S, S); rendering runs
-    /// over the threads, one image per task.
-    func loadImages(_ ids: ArraySlice<Int>, into pixels: UnsafeMutablePointer<Float>) throws {
+    /// over the threads, one image per task. Real images get their training crop for `epoch`.
+    func loadImages(_ ids: ArraySlice<Int>, epoch: Int, into pixels: UnsafeMutablePointer<Float>) throws {
         let s = model.config.vision.imageSize, plane = 3 * s * s
         let base = UncheckedSendable(pixels)
-        let w = world
+        let w = data, seed = config.seed
         let first = ids.startIndex
         // A failed image stops the run with the dataset's error (never a silent zero image).
         let failures = FirstError()
         Threads.parallelFor(ids.count, grain: 8) { range in
             for k in range {
                 let i = ids[first + k]
-                do { try w.loadImage(i, size: s, into: base.value + k * plane) } catch { failures.record(error) }
+                do { try w.loadTrainingImage(i, size: s, seed: seed, epoch: epoch, into: base.value + k * plane) } catch { failures.record(error) }
             }
         }
         if let error = failures.error { throw error }
@@ -373,11 +393,11 @@ public final class Trainer {
             // the gradients arrive summed in the store.
             let me = UncheckedSendable(self)
             stats = try split.step(ids: local, epoch: epoch) { shard, ids in
-                try me.value.loadImages(ids, into: shard.images.pointer)
+                try me.value.loadImages(ids, epoch: epoch, into: shard.images.pointer)
                 try me.value.fillTokens(ids, epoch: epoch, into: shard.tokenIDs.pointer, kept: shard.keptPatches?.pointer)
             }
         } else {
-            try loadImages(local, into: images.pointer)
+            try loadImages(local, epoch: epoch, into: images.pointer)
             try fillTokens(local, epoch: epoch, into: batchIDs.pointer, kept: keptPatches == nil ? nil : keptIDs.pointer)
             store.zeroGrads()
             computeStart = ContinuousClock.now
@@ -492,7 +512,7 @@ public final class Trainer {
         let resumed = startEpoch > 0
         let root = communicator.isRoot
         // Rank 0 alone writes files and evaluates; the other ranks train.
-        let metricColumns = Self.metricColumns + (mixtureReport?.metricColumns ?? [])
+        let metricColumns = Self.metricColumns + (mixtureReport?.metricColumns ?? []) + (realData == nil ? [] : RealDataSummary.metricColumns)
         let stepColumns = Self.stepColumns + (mixtureReport?.stepColumns ?? [])
         let metrics = root ? try MetricsCSV(path: config.output + "/metrics.csv", columns: metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
         let steps = root
@@ -501,7 +521,7 @@ public final class Trainer {
         let gammaSchedule = objective.innerLRSchedule
         log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
             + "\(config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
-            + "(\(world.count) pairs), batch \(config.batchSize), \(config.epochs) epochs × \(loader.stepsPerEpoch) steps, "
+            + "(\(data.count) pairs), batch \(config.batchSize), \(config.epochs) epochs × \(loader.stepsPerEpoch) steps, "
             + "\(config.threads) thread(s)" + (config.threads > 1 ? " (\(threadMode.rawValue))" : "") + (communicator.size > 1 ? " per rank × \(communicator.size) ranks (\(communicator.summary), "
                 + "local batch \(localBatch), gradient reduction \(config.gradientReduction.rawValue))" : "")
             + ", tokenizer \(tokenizerKind) (\(tokenizer.vocabularySize) tokens)")
@@ -555,7 +575,7 @@ public final class Trainer {
             }
             let n = Double(loader.stepsPerEpoch)
             let isLast = epoch == config.epochs - 1
-            let evaluate = isLast || (config.evalEvery > 0 && (epoch + 1) % config.evalEvery == 0)
+            let evaluate = world != nil && isLast || (world != nil && config.evalEvery > 0 && (epoch + 1) % config.evalEvery == 0)
             row = try evaluationRow(
                 epoch: epoch + 1, step: globalStep, means: (sums.loss / n, sums.surrogate / n, sums.batch / n), gamma: gamma,
                 lr: last.lr, lrTau: last.lrTau, seconds: Date().timeIntervalSince(start), evaluate: evaluate)
@@ -623,13 +643,16 @@ public final class Trainer {
             row["temperature_max"] = model.temperature
         }
         var m: [String: Double] = [:]
-        if evaluate {
+        if evaluate && world != nil {
             let start = ContinuousClock.now
             m = try evaluator.run(in: keptPatches != nil ? .single(unmaskedActivations) : split.map { .lanes($0) } ?? .single(activations))
             row["eval_seconds"] = elapsedSeconds(since: start)
         }
         for name in Self.evalMetricNames { row[name] = m[name] ?? .nan }
         row["eval_mean"] = m["eval_mean"] ?? .nan
+        if let realData {
+            for reason in SkipReason.allCases { row["skipped_" + reason.rawValue] = Double(realData.skipped[reason] ?? 0) }
+        }
         return row
     }
 }

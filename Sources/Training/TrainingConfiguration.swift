@@ -3,6 +3,7 @@
 
 import CLIP
 import Compute
+import Data
 import Foundation
 import Layers
 import Objectives
@@ -53,6 +54,13 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// `MatmulPrecision`. Optional so that config.json files written before it existed still load
     /// (nil = fp32).
     public var precision: MatmulPrecision? = nil
+    /// Real data (`--data wds:…` or `csv:…`): what happens to a sample that cannot be used
+    /// (nil = skip), and the CSV/TSV separator and columns (nil = tab, `filepath`, `title`, as
+    /// OpenCLIP's defaults). Optional so that older config.json files still load.
+    public var badSamples: BadSamplePolicy? = nil
+    public var csvSeparator: String? = nil
+    public var csvImageKey: String? = nil
+    public var csvCaptionKey: String? = nil
     /// Tokenizer: `auto` (CLIP's BPE when its merges file is installed, else one trained on the
     /// captions), `clip`, or `trained`.
     public var tokenizer: String = "auto"
@@ -270,11 +278,26 @@ public struct FinetuneStage: Codable, Sendable, Hashable {
 /// A parsed `--data` value.
 public enum DataSource: Sendable, Hashable, CustomStringConvertible {
     case shapes(count: Int, name: String)
+    /// WebDataset tar shards: a brace pattern (`data/train-{000000..000009}.tar`).
+    case webDataset(pattern: String)
+    /// A CSV/TSV table of image paths and captions.
+    case csv(path: String)
 
     public init(_ text: String) throws {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, parts[0] == "shapes" else {
-            throw TrainingError.invalid(option: "--data", reason: "expected shapes:<scale> (cc3m-mini, cc12m-mini, laion315m-mini) or shapes:<count>, got '\(text)'")
+        let expected = "expected shapes:<scale> (cc3m-mini, cc12m-mini, laion315m-mini), shapes:<count>, wds:<shard pattern> or csv:<file>"
+        guard parts.count == 2, !parts[1].isEmpty else {
+            throw TrainingError.invalid(option: "--data", reason: "\(expected), got '\(text)'")
+        }
+        switch parts[0] {
+        case "wds":
+            self = .webDataset(pattern: parts[1])
+            return
+        case "csv", "tsv":
+            self = .csv(path: parts[1])
+            return
+        case "shapes": break
+        default: throw TrainingError.invalid(option: "--data", reason: "\(expected), got '\(text)'")
         }
         if let n = Int(parts[1]) {
             guard n >= 2 && n <= 100_000_000 else {
@@ -293,6 +316,26 @@ public enum DataSource: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .shapes(_, let name): "shapes:\(name)"
+        case .webDataset(let pattern): "wds:\(pattern)"
+        case .csv(let path): "csv:\(path)"
+        }
+    }
+}
+
+extension TrainingConfiguration {
+    /// The real data set `data` names (nil for the shapes world), with the CSV options.
+    public func realDataSource() throws -> RealDataSource? {
+        switch try DataSource(data) {
+        case .shapes: return nil
+        case .webDataset(let pattern): return .webDataset(pattern: pattern)
+        case .csv(let path):
+            let separator = csvSeparator ?? "\t"
+            let characters = separator == "\\t" ? ["\t"] : Array(separator)
+            guard characters.count == 1, characters[0].isASCII, !"\"\r\n".contains(characters[0]) else {
+                throw TrainingError.invalid(option: "--csv-separator", reason: "expected one ASCII character other than a quote or a line end (or \\t), got '\(separator)'")
+            }
+            return .csv(path: path, options: CSVOptions(
+                separator: characters[0], imageColumn: csvImageKey ?? "filepath", captionColumn: csvCaptionKey ?? "title"))
         }
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// `clip data …`: look at the data.
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Inspect datasets.", subcommands: [Preview.self])
+        commandName: "data", abstract: "Inspect and export datasets.", subcommands: [Preview.self, Export.self])
 
     struct Preview: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a PNG contact sheet of samples with their captions.")
@@ -31,6 +31,95 @@ struct DataCommand: ParsableCommand {
             let sheet = ContactSheet.render(world: world, indices: Array(start..<(start + count)), imageSize: imageSize, scale: scale, columns: columns)
             try PNGWriter.write(sheet, to: out)
             print("wrote \(out) (\(sheet.width)×\(sheet.height), samples \(start)…\(start + count - 1))")
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the shapes world as a real data set: WebDataset tar shards or a TSV with image files.",
+            discussion: """
+                The images are rendered at --image-size and stored as PNG or JPEG; each sample carries its caption (.txt) and its \
+                index (.json). Train on the result with `clip train --data wds:DIR/shapes-{000000..NNNNNN}.tar` or `--data csv:DIR/train.tsv` \
+                (the command prints the exact argument).
+                """)
+
+        @Option(help: "shapes:<count> or shapes:<scale>: which pairs to write.") var data = "shapes:2048"
+        @Option(help: "Seed of the synthetic data.") var dataSeed: UInt64 = 0
+        @Option(help: "wds (tar shards) or csv (a TSV of image paths and captions beside an images/ folder).") var format = "wds"
+        @Option(help: "png or jpg.") var imageFormat = "png"
+        @Option(help: "JPEG quality (1…100).") var jpegQuality = 90
+        @Option(help: "Side of the rendered images in pixels.") var imageSize = 64
+        @Option(help: "Samples per tar shard.") var shardSize = 1000
+        @Option(name: [.customLong("out"), .customShort("o")], help: "Folder to write into (created).") var out: String
+
+        func validate() throws {
+            guard ["wds", "csv"].contains(format) else { throw ValidationError("--format: expected wds or csv, got '\(format)'") }
+            guard ["png", "jpg"].contains(imageFormat) else { throw ValidationError("--image-format: expected png or jpg, got '\(imageFormat)'") }
+            guard (1...100).contains(jpegQuality) else { throw ValidationError("--jpeg-quality must be in 1...100, got \(jpegQuality)") }
+            guard (8...1024).contains(imageSize) else { throw ValidationError("--image-size must be in 8...1024, got \(imageSize)") }
+            guard (1...1_000_000).contains(shardSize) else { throw ValidationError("--shard-size must be in 1...1000000, got \(shardSize)") }
+            let parts = data.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0] == "shapes" else { throw ValidationError("--data: expected shapes:<count> or shapes:<scale>, got '\(data)'") }
+        }
+
+        func run() throws {
+            let name = String(data.split(separator: ":", maxSplits: 1)[1])
+            let scales = ["cc3m-mini": 27_000, "cc12m-mini": 91_000, "laion315m-mini": 3_150_000]
+            guard let count = Int(name) ?? scales[name], count >= 1 else {
+                throw ValidationError("--data: unknown shapes scale '\(name)'; expected a count or cc3m-mini, cc12m-mini, laion315m-mini")
+            }
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed, count: count))
+            let s = imageSize
+            var planes = [Float](repeating: 0, count: 3 * s * s)
+            func encoded(_ i: Int) throws -> [UInt8] {
+                try planes.withUnsafeMutableBufferPointer { try world.loadImage(i, size: s, into: $0.baseAddress!) }
+                let image = RGBImage(planes: planes, width: s, height: s)
+                return imageFormat == "png" ? PNGWriter.encode(image) : try JPEGWriter.encode(image, quality: jpegQuality)
+            }
+            let started = Date()
+            var lastReport = Date()
+            func progress(_ done: Int) {
+                if Date().timeIntervalSince(lastReport) >= 5 || done == count {
+                    lastReport = Date()
+                    print(String(format: "  %d of %d samples (%.0f s)", done, count, Date().timeIntervalSince(started)))
+                }
+            }
+            if format == "wds" {
+                let shards = (count + shardSize - 1) / shardSize
+                var sizes: [String: Int] = [:]
+                for shard in 0..<shards {
+                    var tar = TarWriter()
+                    let range = (shard * shardSize)..<min(count, (shard + 1) * shardSize)
+                    for i in range {
+                        let key = String(format: "%09d", i)
+                        tar.append(name: "\(key).\(imageFormat)", data: try encoded(i))
+                        tar.append(name: "\(key).txt", data: Array(world.caption(i).utf8))
+                        tar.append(name: "\(key).json", data: Array("{\"index\": \(i), \"data_seed\": \(dataSeed)}".utf8))
+                    }
+                    let file = String(format: "shapes-%06d.tar", shard)
+                    try tar.write(to: out + "/" + file)
+                    sizes[file] = range.count
+                    progress(range.upperBound)
+                }
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try enc.encode(sizes).write(to: URL(fileURLWithPath: out + "/sizes.json"), options: .atomic)
+                let last = String(format: "%06d", shards - 1)
+                print("wrote \(shards) shard(s) of \(count) samples; train with --data 'wds:\(out)/shapes-{000000..\(last)}.tar'")
+            } else {
+                try FileManager.default.createDirectory(atPath: out + "/images", withIntermediateDirectories: true)
+                var table = "filepath\ttitle\n"
+                for i in 0..<count {
+                    let file = String(format: "images/%09d.%@", i, imageFormat)
+                    try Data(try encoded(i)).write(to: URL(fileURLWithPath: out + "/" + file), options: .atomic)
+                    table += "\(file)\t\(world.caption(i))\n"
+                    if (i + 1) % 1000 == 0 { progress(i + 1) }
+                }
+                try table.write(toFile: out + "/train.tsv", atomically: true, encoding: .utf8)
+                progress(count)
+                print("wrote \(count) images and \(out)/train.tsv; train with --data csv:\(out)/train.tsv")
+            }
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIP
 import Collective
 import Compute
+import Data
 import Foundation
 import Layers
 import Objectives
@@ -39,9 +40,15 @@ struct Train: ParsableCommand {
             """)
 
     @Option(help: "Model preset: \(CLIPConfiguration.presetNames.joined(separator: ", ")) (the clipa-* ladder: 64 px, patch 8, for CLIPA's studies).") var model = "tiny"
-    @Option(name: [.customLong("data"), .customLong("train-data")], help: "shapes:<scale> (cc3m-mini, cc12m-mini, laion315m-mini) or shapes:<count>.")
+    @Option(name: [.customLong("data"), .customLong("train-data")], help: "shapes:<scale> (cc3m-mini, cc12m-mini, laion315m-mini) or shapes:<count> (the synthetic world); wds:PATTERN (WebDataset tar shards, e.g. 'data/train-{000000..000009}.tar', '::' between patterns) or csv:FILE (a CSV/TSV of image paths and captions, see --csv-separator) for your own pairs.")
     var data = "shapes:cc3m-mini"
     @Option(help: "Seed of the synthetic data.") var dataSeed: UInt64 = 0
+    @Option(help: "Real data: a sample that cannot be used (damaged tar member, undecodable image, missing, empty or non-UTF-8 caption, missing image file) is left out and counted (skip), or stops the run before training with where and why (fail).")
+    var badSample = "skip"
+    @Option(help: "csv:FILE: the field separator, one character or \\t (OpenCLIP's --csv-separator; default tab).") var csvSeparator = "\\t"
+    @Option(help: "csv:FILE: the column of image paths (OpenCLIP's --csv-img-key); relative paths are read beside the CSV, else from the working directory.")
+    var csvImgKey = "filepath"
+    @Option(help: "csv:FILE: the column of captions (OpenCLIP's --csv-caption-key).") var csvCaptionKey = "title"
     @Option(help: "Epochs.") var epochs = 10
     @Option(help: "Global batch size.") var batchSize = 256
     @Option(help: "Peak learning rate.") var lr = 1e-3
@@ -140,6 +147,13 @@ struct Train: ParsableCommand {
             throw ValidationError("--activation-memory: expected full or recompute, got '\(activationMemory)'")
         }
         c.activationMemory = memory
+        guard let policy = BadSamplePolicy(rawValue: badSample) else {
+            throw ValidationError("--bad-sample: expected skip or fail, got '\(badSample)'")
+        }
+        c.badSamples = policy == .skip ? nil : policy
+        c.csvSeparator = csvSeparator == "\\t" ? nil : csvSeparator
+        c.csvImageKey = csvImgKey == "filepath" ? nil : csvImgKey
+        c.csvCaptionKey = csvCaptionKey == "title" ? nil : csvCaptionKey
         guard let matmul = MatmulPrecision(rawValue: precision) else {
             throw ValidationError("--precision: expected \(MatmulPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got '\(precision)'")
         }
@@ -183,9 +197,16 @@ struct Train: ParsableCommand {
             do { tuneData = try DataSource(finetuneData ?? data) } catch TrainingError.invalid(_, let reason) {
                 throw ValidationError((finetuneData == nil ? "--data: " : "--finetune-data: ") + reason)
             }
-            guard case .shapes(let count, _) = tuneData else { fatalError("unreachable") }
-            let steps = n * (count / max(1, finetuneBatchSize ?? batchSize))
-            var f = FinetuneStage(epochs: n, learningRate: finetuneLr ?? lr / 10, warmupSteps: finetuneWarmup ?? steps / 10)
+            let warmup: Int
+            if case .shapes(let count, _) = tuneData {
+                warmup = finetuneWarmup ?? n * (count / max(1, finetuneBatchSize ?? batchSize)) / 10
+            } else {
+                guard let w = finetuneWarmup else {
+                    throw ValidationError("--finetune-warmup: give it with a fine-tuning stage on real data (the default, a tenth of the stage's steps, needs the data set's size, known only once it is checked)")
+                }
+                warmup = w
+            }
+            var f = FinetuneStage(epochs: n, learningRate: finetuneLr ?? lr / 10, warmupSteps: warmup)
             f.imageReduction = finetuneImageReduction == "none" ? nil : finetuneImageReduction
             f.textReduction = finetuneTextReduction == "truncate" ? nil : finetuneTextReduction
             f.textLength = finetuneTextLength
@@ -275,8 +296,12 @@ struct Train: ParsableCommand {
         }
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
-        print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
-                                  chance: trainer?.chanceLevels ?? [:]))
+        if trainer.map({ $0.world != nil }) ?? true {
+            print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
+                                      chance: trainer?.chanceLevels ?? [:]))
+        } else {
+            print("no held-out evaluation after \(summary.steps) steps (the shapes world's tasks apply to --data shapes:… only)")
+        }
         print(String(format: "wall time %@, %.1f samples/s while training; run directory %@",
                      ProgressLine.duration(summary.wallSeconds), 1 / summary.trainSecondsPerSample, resume ?? out))
     }

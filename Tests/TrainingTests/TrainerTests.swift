@@ -82,7 +82,7 @@ struct TrainerTests {
         #expect(lift > 0.05, "\(preset): zero-shot top-1 \(zeroShot) vs chance \(zeroShotChance)")
         // The checkpoint reloads and evaluates to the same numbers as the last metrics row.
         let (model, tokenizer) = try (CLIPModel<Float>.load(from: dir + "/checkpoints/epoch_8.safetensors"), trainer.tokenizer)
-        let again = try Evaluator(model: model, world: trainer.world, tokenizer: tokenizer, examplesPerClass: 20, retrievalCount: 200).run(batch: 128)
+        let again = try Evaluator(model: model, world: try #require(trainer.world), tokenizer: tokenizer, examplesPerClass: 20, retrievalCount: 200).run(batch: 128)
         #expect(abs(again["eval_mean"]! - mean.last!) < 1e-9)
     }
 

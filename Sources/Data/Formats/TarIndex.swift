@@ -106,6 +106,22 @@ public final class TarIndex: @unchecked Sendable {
     /// The number of samples.
     public var count: Int { samples.count }
 
+    /// The data of one member of this shard (from `samples`), read with pread; safe from several
+    /// threads at once.
+    public func bytes(of member: Member) throws(TarError) -> [UInt8] {
+        let bytes: [UInt8]
+        do { bytes = try file.read(at: member.offset, count: member.size) } catch {
+            throw TarError(shard: path, member: member.name, offset: member.offset, kind: .io,
+                           reason: error.problem, continuation: .nextMember)
+        }
+        if bytes.count < member.size {
+            throw TarError(shard: path, member: member.name, offset: member.offset, kind: .truncatedData,
+                           reason: "\(member.size) bytes of data at byte \(member.offset), the file now ends after \(bytes.count) of them (it changed since it was indexed)",
+                           continuation: .nextMember)
+        }
+        return bytes
+    }
+
     /// Sample `index` (0..<count), its members read with pread.
     public func sample(_ index: Int) throws(TarError) -> WebDatasetSample {
         precondition(samples.indices.contains(index), "TarIndex.sample: index \(index) outside 0..<\(samples.count)")
@@ -113,16 +129,7 @@ public final class TarIndex: @unchecked Sendable {
         var files: [String: [UInt8]] = [:]
         var offsets: [String: Int] = [:]
         for member in entry.members {
-            let bytes: [UInt8]
-            do { bytes = try file.read(at: member.offset, count: member.size) } catch {
-                throw TarError(shard: path, member: member.name, offset: member.offset, kind: .io,
-                               reason: error.problem, continuation: .nextMember)
-            }
-            if bytes.count < member.size {
-                throw TarError(shard: path, member: member.name, offset: member.offset, kind: .truncatedData,
-                               reason: "\(member.size) bytes of data at byte \(member.offset), the file now ends after \(bytes.count) of them (it changed since it was indexed)",
-                               continuation: .nextMember)
-            }
+            let bytes = try self.bytes(of: member)
             files[member.ext] = bytes
             offsets[member.ext] = member.offset
         }
