@@ -504,6 +504,22 @@ public final class Trainer {
     /// Runs every epoch (from `startEpoch` when resuming); returns the summary. metrics.csv gets a
     /// row before training (epoch 0) and one per epoch, steps.csv one per step; each row is
     /// flushed as written, and a resumed run keeps the rows of the epochs it had finished.
+    /// Runs `count` optimizer steps of epoch 0 (the first `count` batches of its order, wrapping
+    /// around) and returns each step's wall time in seconds, data loading included; writes no
+    /// metrics or checkpoints (`clip bench train --data`).
+    public func timeSteps(_ count: Int) throws -> [Double] {
+        try GEMMPrecision.with(config.precision ?? .fp32) {
+            let order = loader.order(epoch: 0)
+            var seconds: [Double] = []
+            for s in 0..<count {
+                let start = ContinuousClock.now
+                _ = try step(loader.batch(s % loader.stepsPerEpoch, of: order), epoch: 0, globalStep: s)
+                seconds.append(elapsedSeconds(since: start))
+            }
+            return seconds
+        }
+    }
+
     public func run() throws -> TrainingSummary {
         try GEMMPrecision.with(config.precision ?? .fp32) { try runAtPrecision() }
     }

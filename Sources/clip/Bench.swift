@@ -39,6 +39,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "CLIPA: text context length of the timed steps (default: the model's).") var textLength: Int?
     @OptionGroup(title: "CLIP-UP: with --experts, the dense step is timed first in the same run and the mixture model's cost printed beside it")
     var mixture: MixtureOptions
+    @Option(help: "Real data (wds:PATTERN or csv:FILE): time whole training steps, image loading included, on it and on a shapes world of as many pairs in the same run, and print the ratio.")
+    var data: String?
     @Option(help: "Precision of the matrix products: fp32, bf16 (cblas_sbgemm; needs AVX-512 BF16 or AMX) or bf16-emulated; other than fp32, the fp32 step is timed first in the same run and the ratio printed.")
     var precision = "fp32"
     @Option(help: "Timed steps (median reported).") var steps = 20
@@ -76,6 +78,10 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
+        if let data {
+            try runOnData(data)
+            return
+        }
         if ranks > 1 && !MPICommunicator.launchedByMPI {
             try relaunchUnderMPI(ranks: ranks, threads: threads, hostfile: hostfile, command: "clip bench train")
             return
@@ -141,6 +147,47 @@ struct BenchTrain: ParsableCommand {
         for (name, s) in r.phaseSeconds.sorted(by: { $0.value > $1.value }) where s > 0 {
             print("  " + name.rightPad(24) + String(format: "%7.3f s  %5.1f%%", s, 100 * s / max(perStep, 1e-12)))
         }
+    }
+
+    /// `--data`: whole training steps (loading, forward, objective, backward, optimizer) on the
+    /// real data set and on a shapes world of as many pairs, alternating in this process.
+    func runOnData(_ data: String) throws {
+        guard mode == "train", ranks == 1, memory == "full" || memory == "recompute" else {
+            throw ValidationError("--data times training steps in one process: leave out --mode infer and --ranks")
+        }
+        func trainer(_ source: String) throws -> Trainer {
+            var c = TrainingConfiguration()
+            c.model = model
+            c.data = source
+            c.batchSize = batchSize
+            c.threads = threads
+            c.threadMode = ThreadMode(rawValue: threadMode)
+            c.activationMemory = ActivationMemory(rawValue: memory)!
+            c.epochs = 1
+            c.tokenizer = "trained"
+            c.trainedVocabularySize = 1024
+            c.output = NSTemporaryDirectory() + "cliplab-bench-data-\(UUID().uuidString)"
+            return try Trainer(c)
+        }
+        print("checking \(data) …")
+        let real = try trainer(data)
+        let count = real.data.count
+        guard count >= batchSize else { throw ValidationError("--data: \(count) usable pairs, fewer than --batch-size \(batchSize)") }
+        let shapes = try trainer("shapes:\(count)")
+        func median(_ x: [Double]) -> Double { let s = x.sorted(); return s[s.count / 2] }
+        var realSteps: [Double] = [], shapesSteps: [Double] = []
+        // Warm-up, then alternate blocks of steps so both see the same machine.
+        _ = try real.timeSteps(warmup)
+        _ = try shapes.timeSteps(warmup)
+        let block = max(1, steps / 4)
+        while realSteps.count < steps {
+            realSteps += try real.timeSteps(block)
+            shapesSteps += try shapes.timeSteps(block)
+        }
+        let r = Double(batchSize) / median(realSteps), w = Double(batchSize) / median(shapesSteps)
+        print(String(format: "%@ batch %d, %d thread(s) (%@), %d pairs: shapes world %.1f samples/s, %@ %.1f samples/s = %.2f× the shapes world's (median of %d steps each, loading included)",
+                     model, batchSize, threads, real.threadMode.rawValue, count, w, data, r, r / w, realSteps.count))
+        for dir in [real.config.output, shapes.config.output] { try? FileManager.default.removeItem(atPath: dir) }
     }
 }
 
