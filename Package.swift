@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Compute", "TestSupport"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Objectives", "Layers", "Compute", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["clip", "study", "Data", "Collective", "CLIP", "Compute", "Workbench"]),
         .testTarget(name: "TokenReductionTests", dependencies: ["TokenReduction", "Data", "Compute"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Data"]),

@@ -6,17 +6,23 @@
 // Files are written atomically: a temporary file in the same folder, fsync, rename, fsync of the
 // folder. A crash leaves either the old file or the new one, never half a checkpoint.
 
+import Compute
 import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One tensor to write: a name, a shape and its values (Float or Double).
+/// One tensor to write: a name, a shape and its values (Float or Double; F16 and BF16 for files
+/// like those other tools write).
 public struct SafetensorsTensor {
     public enum Values {
         case f32([Float])
         case f64([Double])
+        /// IEEE half precision.
+        case f16([Float16])
+        /// bfloat16: each Float rounded to nearest even (`bf16Rounded`), its upper 16 bits stored.
+        case bf16([Float])
     }
     public let name: String
     public let shape: [Int]
@@ -32,6 +38,8 @@ public struct SafetensorsTensor {
         switch values {
         case .f32: "F32"
         case .f64: "F64"
+        case .f16: "F16"
+        case .bf16: "BF16"
         }
     }
 
@@ -39,6 +47,8 @@ public struct SafetensorsTensor {
         switch values {
         case .f32(let v): v.count * 4
         case .f64(let v): v.count * 8
+        case .f16(let v): v.count * 2
+        case .bf16(let v): v.count * 2
         }
     }
 }
@@ -47,17 +57,37 @@ public struct SafetensorsTensor {
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case unwritable(path: String, reason: String)
+    /// The bytes are not a safetensors file (header, offsets, sizes).
     case malformed(path: String, reason: String)
+    /// A valid safetensors file whose metadata cannot be used (a model configuration that does
+    /// not decode).
+    case invalidMetadata(path: String, reason: String)
+    /// A valid safetensors file without ClipLab's model configuration (an OpenCLIP checkpoint,
+    /// say), loaded without an architecture; `suggestion` says which preset its shapes match.
+    case noConfiguration(path: String, tensorCount: Int, suggestion: String?)
+    /// Names, shapes or dtypes that differ from the model's, every one listed.
     case mismatch(path: String, problems: [String])
+    /// The same for a file without ClipLab metadata, with what its shapes say about its
+    /// architecture (a matching preset, or the widths and depths to put in a model config).
+    case openCLIPMismatch(path: String, problems: [String], suggestion: String?)
 
     public var description: String {
-        switch self {
-        case .unreadable(let p, let r): "\(p): cannot read checkpoint: \(r)"
-        case .unwritable(let p, let r): "\(p): cannot write checkpoint: \(r)"
-        case .malformed(let p, let r): "\(p): not a valid safetensors file: \(r)"
-        case .mismatch(let p, let problems):
+        func listed(_ p: String, _ problems: [String]) -> String {
             "\(p): checkpoint does not match the model (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
                 + problems.map { "  - " + $0 }.joined(separator: "\n")
+        }
+        switch self {
+        case .unreadable(let p, let r): return "\(p): cannot read checkpoint: \(r)"
+        case .unwritable(let p, let r): return "\(p): cannot write checkpoint: \(r)"
+        case .malformed(let p, let r): return "\(p): not a valid safetensors file: \(r)"
+        case .invalidMetadata(let p, let r): return "\(p): a valid safetensors file, but its metadata is unusable: \(r)"
+        case .noConfiguration(let p, let n, let suggestion):
+            return "\(p): a valid safetensors file holding \(n) tensor\(n == 1 ? "" : "s"), but it has no '\(CLIPModel<Float>.configurationKey)' "
+                + "metadata, so it is not a ClipLab checkpoint (an OpenCLIP one, for example). Give its architecture with "
+                + "--model PRESET or --model-config open_clip_config.json."
+                + (suggestion.map { "\n" + $0 } ?? "")
+        case .mismatch(let p, let problems): return listed(p, problems)
+        case .openCLIPMismatch(let p, let problems, let suggestion): return listed(p, problems) + (suggestion.map { "\n" + $0 } ?? "")
         }
     }
 }
@@ -159,7 +189,10 @@ public struct SafetensorsFile {
         }
     }
 
-    /// The values of tensor `name` converted to Double (F32 and F64 only).
+    /// The dtypes `doubles` and `copy` read (every value of F16 and BF16 is exact in Float).
+    public static let floatDTypes: Set<String> = ["F32", "F64", "F16", "BF16"]
+
+    /// The values of tensor `name` converted to Double (F32, F64, F16 or BF16).
     public func doubles(_ name: String) throws -> [Double] {
         guard let e = entries[name] else {
             throw CheckpointError.mismatch(path: path, problems: ["tensor '\(name)' is missing"])
@@ -172,13 +205,20 @@ public struct SafetensorsFile {
                 return (0..<count).map { Double(Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))) }
             case "F64":
                 return (0..<count).map { Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+            case "F16":
+                return (0..<count).map { Double(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)))) }
+            case "BF16":
+                // bfloat16 is the upper half of a Float.
+                return (0..<count).map {
+                    Double(Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) << 16))
+                }
             default:
-                throw CheckpointError.mismatch(path: path, problems: ["tensor '\(name)' has dtype \(e.dtype); expected F32 or F64"])
+                throw CheckpointError.mismatch(path: path, problems: ["tensor '\(name)' has dtype \(e.dtype); expected F32, F64, F16 or BF16"])
             }
         }
     }
 
-    /// Copies tensor `name` (F32 or F64) into `destination` as Float or Double.
+    /// Copies tensor `name` (F32, F64, F16 or BF16) into `destination` as Float or Double.
     public func copy<T: BinaryFloatingPoint>(_ name: String, into destination: UnsafeMutablePointer<T>) throws {
         let values = try doubles(name)
         for (i, v) in values.enumerated() { destination[i] = T(v) }
@@ -221,6 +261,10 @@ public enum Safetensors {
                         out.append(contentsOf: u.map { $0.littleEndian }.withUnsafeBytes { Array($0) })
                     }
                 }
+            case .f16(let v):
+                out.append(contentsOf: v.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) })
+            case .bf16(let v):
+                out.append(contentsOf: v.map { UInt16(truncatingIfNeeded: bf16Rounded($0).bitPattern >> 16).littleEndian }.withUnsafeBytes { Array($0) })
             }
         }
         return out

@@ -73,8 +73,8 @@ public enum StagedTraining {
                 // Upcycled once, by rank 0, before the stage (again after a stop before the stage began).
                 let path = upcycledCheckpoint(config)
                 if communicator.isRoot {
-                    let (moe, _) = try spec.write(from: stageConfigs[0].output + "/checkpoints/epoch_\(stageConfigs[0].epochs).safetensors", to: path,
-                                                  routerSeed: spec.routerSeed ?? config.seed)
+                    let moe = try spec.write(from: stageConfigs[0].output + "/checkpoints/epoch_\(stageConfigs[0].epochs).safetensors", to: path,
+                                             routerSeed: spec.routerSeed ?? config.seed).model
                     announce("upcycled the pre-trained model: \(moe.vision.transformer.mixtureBlocks.count + moe.text.transformer.mixtureBlocks.count) "
                              + "mixture layers of \(spec.placement.configuration.experts) experts → \(path)")
                 }

@@ -20,8 +20,32 @@ public enum TokenizerMetadata {
         return m
     }
 
+    /// The tokenizer kind of a checkpoint: the one it records; for a file without ClipLab
+    /// metadata (an OpenCLIP checkpoint) "clip"; else "trained".
+    public static func kind(of metadata: [String: String]) -> String {
+        metadata[kindKey] ?? (metadata[CLIPModel<Float>.configurationKey] == nil ? "clip" : "trained")
+    }
+
     /// Rebuilds the tokenizer a checkpoint records; the error names the file and what is missing.
+    /// A file without ClipLab metadata (an OpenCLIP checkpoint) records none: it gets CLIP's BPE
+    /// when its vocabulary is CLIP's 49,408 tokens (OpenCLIP's default `SimpleTokenizer`), and is
+    /// refused otherwise.
     public static func tokenizer(from metadata: [String: String], path: String, vocabularySize: Int) throws -> any Tokenizer {
+        if metadata[kindKey] == nil && metadata[CLIPModel<Float>.configurationKey] == nil {
+            guard vocabularySize == CLIPConfiguration.clipVocabularySize else {
+                throw TrainingError.io(
+                    path: path,
+                    reason: "is not a ClipLab checkpoint and records no tokenizer, and its vocabulary of \(vocabularySize) tokens is not CLIP's "
+                        + "\(CLIPConfiguration.clipVocabularySize), so ClipLab cannot tell how its texts were tokenized")
+            }
+            guard let url = TokenizerFiles.defaultMergesFile() else {
+                throw TrainingError.io(
+                    path: path,
+                    reason: "has CLIP's vocabulary of \(vocabularySize) tokens and no ClipLab metadata (an OpenCLIP checkpoint), so it needs CLIP's BPE, "
+                        + "but \(TokenizerFiles.mergesFileName) is not installed (run scripts/bootstrap.sh or set CLIPLAB_BPE_PATH)")
+            }
+            return try CLIPTokenizer(mergesFile: url)
+        }
         switch metadata[kindKey] {
         case "clip":
             guard let url = TokenizerFiles.defaultMergesFile() else {

@@ -170,7 +170,7 @@ public final class Trainer {
             let file = try SafetensorsFile(path: source)
             tokenizer = try TokenizerMetadata.tokenizer(
                 from: file.metadata, path: source, vocabularySize: file.entries["token_embedding.weight"]?.shape.first ?? 0)
-            tokenizerKind = file.metadata[TokenizerMetadata.kindKey] ?? "trained"
+            tokenizerKind = TokenizerMetadata.kind(of: file.metadata)
         } else if config.tokenizer == "clip" || (config.tokenizer == "auto" && merges != nil) {
             guard let merges else {
                 throw TrainingError.invalid(option: "--tokenizer", reason: "clip needs \(TokenizerFiles.mergesFileName); run scripts/bootstrap.sh or set CLIPLAB_BPE_PATH")
@@ -192,6 +192,13 @@ public final class Trainer {
         if let source = config.initFrom, resumeFrom == nil {
             let resized = try model.load(from: source, resizingPositional: true)
             log.say("initialised from \(source)" + (resized.isEmpty ? "" : " (resized: \(resized.joined(separator: ", ")))"))
+            let file = try SafetensorsFile(path: source)
+            if file.metadata[CLIPModel<Float>.configurationKey] == nil {
+                // An OpenCLIP checkpoint: say what was assumed.
+                log.say("\(source) has no ClipLab metadata: read as an OpenCLIP checkpoint into \(modelConfig.name) "
+                        + "(\(modelConfig.vision.heads) vision and \(modelConfig.text.heads) text heads: the heads are not stored in the file), tokenizer \(tokenizerKind)")
+            }
+            for note in CLIPModel<Float>.conversionNotes(file) { log.say(note) }
         }
         imageReduction = try config.parsedImageReduction()
         // A mask that keeps every patch (ratio 0, grid:1) is no mask.
@@ -536,7 +543,7 @@ public final class Trainer {
             : nil
         let gammaSchedule = objective.innerLRSchedule
         log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
-            + "\(config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
+            + "\(config.modelArchitecture.map { "\($0.name) (--model-config)" } ?? config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
             + "(\(data.count) pairs), batch \(config.batchSize), \(config.epochs) epochs × \(loader.stepsPerEpoch) steps, "
             + "\(config.threads) thread(s)" + (config.threads > 1 ? " (\(threadMode.rawValue))" : "") + (communicator.size > 1 ? " per rank × \(communicator.size) ranks (\(communicator.summary), "
                 + "local batch \(localBatch), gradient reduction \(config.gradientReduction.rawValue))" : "")

@@ -12,6 +12,10 @@ import TokenReduction
 public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// Model preset (`CLIPConfiguration.presetNames`).
     public var model: String = "tiny"
+    /// An architecture given in full instead of the preset (`clip train --model-config FILE`, an
+    /// OpenCLIP model config read by `OpenCLIPConfig`); its vocabulary must be the tokenizer's.
+    /// Optional, so config.json files written before it existed still load.
+    public var modelArchitecture: CLIPConfiguration? = nil
     /// Data source: `shapes:<scale>` (cc3m-mini, cc12m-mini, laion315m-mini) or `shapes:<count>`.
     public var data: String = "shapes:cc3m-mini"
     /// Seed of the synthetic data (the world), separate from the training seed.
@@ -119,11 +123,23 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         }
     }
 
-    /// The architecture this run trains: the preset with the run's image size (a resize), text
-    /// length, pooling and positional table.
+    /// The architecture this run trains: the preset (or `modelArchitecture`) with the run's image
+    /// size (a resize), text length, pooling and positional table.
     public func modelConfiguration(vocabularySize: Int) throws -> CLIPConfiguration {
-        guard var m = CLIPConfiguration.preset(model, vocabularySize: vocabularySize) else {
-            throw TrainingError.invalid(option: "--model", reason: "unknown preset '\(model)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
+        var m: CLIPConfiguration
+        if let given = modelArchitecture {
+            guard given.text.vocabularySize == vocabularySize else {
+                throw TrainingError.invalid(
+                    option: "--model-config",
+                    reason: "text_cfg.vocab_size is \(given.text.vocabularySize) but the tokenizer has \(vocabularySize) tokens"
+                        + (given.text.vocabularySize == CLIPConfiguration.clipVocabularySize ? " (--tokenizer clip gives CLIP's BPE of \(CLIPConfiguration.clipVocabularySize))" : ""))
+            }
+            m = given
+        } else {
+            guard let preset = CLIPConfiguration.preset(model, vocabularySize: vocabularySize) else {
+                throw TrainingError.invalid(option: "--model", reason: "unknown preset '\(model)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
+            }
+            m = preset
         }
         let image = try parsedImageReduction()
         let size = image.trainingImageSize(modelImageSize: m.vision.imageSize)
@@ -152,7 +168,8 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         func check(_ ok: Bool, _ option: String, _ reason: String) throws {
             if !ok { throw TrainingError.invalid(option: option, reason: reason) }
         }
-        try check(CLIPConfiguration.preset(model) != nil, "--model", "unknown preset '\(model)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
+        try check(modelArchitecture != nil || CLIPConfiguration.preset(model) != nil, "--model",
+                  "unknown preset '\(model)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
         if case .shapes(let count, _) = try DataSource(data) {
             try check(batchSize <= count, "--batch-size", "must not exceed the data set's \(count) pairs, got \(batchSize)")
         }
@@ -176,13 +193,14 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         try check(!output.isEmpty, "--out", "must name a directory")
         if let l = textLength { try check((2...1024).contains(l), "--text-length", "must be in 2...1024, got \(l)") }
         _ = try parsedTextReduction()
-        _ = try modelConfiguration(vocabularySize: CLIPConfiguration.clipVocabularySize)
+        let vocabulary = modelArchitecture?.text.vocabularySize ?? CLIPConfiguration.clipVocabularySize
+        _ = try modelConfiguration(vocabularySize: vocabulary)
         if let u = finetune?.upcycle {
             // The upcycling's placement must fit the model before the pre-training runs.
             if visionExperts != nil || textExperts != nil {
                 throw TrainingError.invalid(option: "--finetune-upcycle", reason: "the pre-training already trains mixtures of experts; upcycle a dense model")
             }
-            var m = try modelConfiguration(vocabularySize: CLIPConfiguration.clipVocabularySize)
+            var m = try modelConfiguration(vocabularySize: vocabulary)
             if u.towers != .text { m.vision.experts = u.placement }
             if u.towers != .vision { m.text.experts = u.placement }
             do { try m.validate() } catch let e as ConfigurationError { throw TrainingError.invalid(option: "--experts / --every / --first-block", reason: e.message) }

@@ -106,6 +106,10 @@ public enum TrainingState {
     /// source's optimizer step (so that the bias corrections continue). Used to carry the state
     /// across CLIPA's stage boundary.
     public static func carryMoments(fromCheckpoint checkpoint: String, into store: ParameterStore<Float>) throws -> Int {
+        guard try SafetensorsFile(path: checkpoint).metadata[CLIPModel<Float>.configurationKey] != nil else {
+            throw TrainingError.io(
+                path: checkpoint, reason: "has no ClipLab metadata (an OpenCLIP checkpoint, say), so no optimizer state was written beside it; leave out --init-optimizer-state")
+        }
         let sourceModel = try CLIPModel<Float>.load(from: checkpoint)
         let source = sourceModel.store.layout
         let statePath = path(forCheckpoint: checkpoint)

@@ -25,17 +25,29 @@ public struct UpcycleSpec: Codable, Sendable, Hashable {
 
     /// Writes the upcycled model of the dense checkpoint `source` to `path` (atomically, with
     /// `source`'s tokenizer and other metadata, and `upcycled_from`), and with
-    /// `copyOptimizerState` its moments to the state file beside it. Returns the model and the
-    /// optimizer step carried (0 without moments).
+    /// `copyOptimizerState` its moments to the state file beside it. A `source` without ClipLab
+    /// metadata (an OpenCLIP checkpoint) is read with `architecture`, and the result records
+    /// CLIP's BPE as its tokenizer when the vocabulary is CLIP's. Returns the dense and upcycled
+    /// models, the optimizer step carried (0 without moments) and the loader's notes.
     @discardableResult
-    public func write(from source: String, to path: String, routerSeed seed: UInt64) throws -> (model: CLIPModel<Float>, optimizerStep: Int) {
-        let dense = try CLIPModel<Float>.load(from: source)
+    public func write(from source: String, to path: String, routerSeed seed: UInt64, architecture: ArchitectureSource? = nil) throws
+        -> (dense: CLIPModel<Float>, model: CLIPModel<Float>, optimizerStep: Int, notes: [String])
+    {
+        var (dense, notes) = try CLIPModel<Float>.load(from: source, architecture: architecture)
         let step = copyOptimizerState ? try TrainingState.carryMoments(fromCheckpoint: source, into: dense.store) : 0
         let moe = try dense.upcycled(placement: placement, towers: towers, routerSeed: seed, copyOptimizerState: copyOptimizerState)
-        var meta = try SafetensorsFile(path: source).metadata.filter { $0.key != CLIPModel<Float>.configurationKey && $0.key != "format" }
+        let sourceMeta = try SafetensorsFile(path: source).metadata
+        var meta = sourceMeta.filter { $0.key != CLIPModel<Float>.configurationKey && $0.key != "format" }
+        if sourceMeta[CLIPModel<Float>.configurationKey] == nil && sourceMeta[TokenizerMetadata.kindKey] == nil {
+            if dense.config.text.vocabularySize == CLIPConfiguration.clipVocabularySize {
+                meta[TokenizerMetadata.kindKey] = "clip"
+            } else {
+                notes.append("\(path) records no tokenizer: \(source) has none and its vocabulary of \(dense.config.text.vocabularySize) tokens is not CLIP's")
+            }
+        }
         meta["upcycled_from"] = source
         if copyOptimizerState { try TrainingState.saveMoments(of: moe.store, optimizerStep: step, to: TrainingState.path(forCheckpoint: path)) }
         try moe.save(to: path, metadata: meta)
-        return (moe, step)
+        return (dense, moe, step, notes)
     }
 }

@@ -11,7 +11,8 @@ struct Embed: ParsableCommand {
         abstract: "Embed image files or texts with a checkpoint; prints CSV (input, e0, …, eE−1).",
         discussion: "Images (PNG or JPEG) are resized on the shorter side and centre-cropped to the model's input size.")
 
-    @Option(help: "A ClipLab checkpoint (.safetensors).") var checkpoint: String
+    @Option(help: "A ClipLab checkpoint (.safetensors), or an OpenCLIP one with --model or --model-config.") var checkpoint: String
+    @OptionGroup(title: "Architecture of a checkpoint without ClipLab metadata (an OpenCLIP checkpoint)") var architecture: ArchitectureOptions
     @Option(parsing: .upToNextOption, help: "Image files to embed.") var images: [String] = []
     @Option(parsing: .upToNextOption, help: "Texts to embed.") var texts: [String] = []
     @Flag(help: "Leave the embeddings unnormalised (default: L2-normalised).") var raw = false
@@ -22,7 +23,7 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
-        let (model, tokenizer) = try loadCheckpoint(checkpoint)
+        let (model, tokenizer) = try loadCheckpoint(checkpoint, architecture: architecture.source)
         let e = model.config.embedDimension, s = model.config.vision.imageSize
         let acts = model.makeActivations(batch: 32, memory: .inference)
         var lines = ["input," + (0..<e).map { "e\($0)" }.joined(separator: ",")]

@@ -9,7 +9,8 @@ import Training
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on the shapes world's held-out tasks.")
 
-    @Option(help: "A ClipLab checkpoint (.safetensors).") var checkpoint: String
+    @Option(help: "A ClipLab checkpoint (.safetensors), or an OpenCLIP one with --model or --model-config.") var checkpoint: String
+    @OptionGroup(title: "Architecture of a checkpoint without ClipLab metadata (an OpenCLIP checkpoint)") var architecture: ArchitectureOptions
     @Option(help: "Seed of the synthetic data (default: the one recorded in the checkpoint, else 0).") var dataSeed: UInt64?
     @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
     @Option(help: "Held-out retrieval pairs.") var retrievalSize = 1000
@@ -17,7 +18,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        let (model, tokenizer) = try loadCheckpoint(checkpoint)
+        let (model, tokenizer) = try loadCheckpoint(checkpoint, architecture: architecture.source)
         let recorded = try SafetensorsFile(path: checkpoint).metadata["data_seed"].flatMap { UInt64($0) }
         let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed ?? recorded ?? 0, count: 1))
         let m = try Evaluator(model: model, world: world, tokenizer: tokenizer, examplesPerClass: evalExamples, retrievalCount: retrievalSize)
@@ -27,10 +28,45 @@ struct Eval: ParsableCommand {
     }
 }
 
-/// Loads a checkpoint and the tokenizer it was trained with (recorded in its metadata).
-func loadCheckpoint(_ path: String) throws -> (CLIPModel<Float>, any Tokenizer) {
-    let model = try CLIPModel<Float>.load(from: path)
+/// Loads a checkpoint and the tokenizer it was trained with (recorded in its metadata; CLIP's BPE
+/// for an OpenCLIP checkpoint of CLIP's vocabulary). A checkpoint without ClipLab metadata is read
+/// with `architecture`; what the loader assumed or converted is printed to standard error.
+func loadCheckpoint(_ path: String, architecture: ArchitectureSource?) throws -> (CLIPModel<Float>, any Tokenizer) {
+    let (model, notes) = try CLIPModel<Float>.load(from: path, architecture: architecture)
+    printNotes(notes)
     let file = try SafetensorsFile(path: path)
     let tokenizer = try TokenizerMetadata.tokenizer(from: file.metadata, path: path, vocabularySize: model.config.text.vocabularySize)
     return (model, tokenizer)
+}
+
+/// Writes each note as "note: …" to standard error (standard output may be a CSV).
+func printNotes(_ notes: [String]) {
+    for n in notes { FileHandle.standardError.write(Data(("note: " + n + "\n").utf8)) }
+}
+
+/// `--model PRESET` / `--model-config FILE`: the architecture of a checkpoint that does not record
+/// one, for `clip eval`, `clip embed` and `clip upcycle`.
+struct ArchitectureOptions: ParsableArguments {
+    @Option(help: "A preset (\(CLIPConfiguration.presetNames.joined(separator: ", "))), built with the checkpoint's vocabulary.")
+    var model: String?
+    @Option(help: ArgumentHelp(
+        "An OpenCLIP model config: open_clip_config.json ({\"model_cfg\": …, \"preprocess_cfg\": …}, as the hub has it) or a model_configs/*.json.",
+        valueName: "file"))
+    var modelConfig: String?
+
+    func validate() throws {
+        if model != nil && modelConfig != nil { throw ValidationError("--model and --model-config: give one of them, not both") }
+        if let m = model, CLIPConfiguration.preset(m) == nil {
+            throw ValidationError("--model: unknown preset '\(m)'; expected one of \(CLIPConfiguration.presetNames.joined(separator: ", "))")
+        }
+        if let p = modelConfig {
+            guard FileManager.default.fileExists(atPath: p) else { throw ValidationError("--model-config: \(p) does not exist") }
+            do { _ = try OpenCLIPConfig.load(path: p) } catch let e as ConfigurationError { throw ValidationError("--model-config: " + e.message) }
+        }
+    }
+
+    var source: ArchitectureSource? {
+        if let m = model { return .preset(m) }
+        return modelConfig.map { .openCLIPConfig(path: $0) }
+    }
 }

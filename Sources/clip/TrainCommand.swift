@@ -39,7 +39,12 @@ struct Train: ParsableCommand {
               clip train --model micro --image-reduction resize:16 --text-length 8 --text-reduction syntax --epochs 10 --finetune-epochs 1 --out runs/clipa
             """)
 
-    @Option(help: "Model preset: \(CLIPConfiguration.presetNames.joined(separator: ", ")) (the clipa-* ladder: 64 px, patch 8, for CLIPA's studies).") var model = "tiny"
+    @Option(help: "Model preset: \(CLIPConfiguration.presetNames.joined(separator: ", ")) (the clipa-* ladder: 64 px, patch 8, for CLIPA's studies); default tiny.")
+    var model: String?
+    @Option(help: ArgumentHelp(
+        "Instead of --model: an OpenCLIP model config, open_clip_config.json ({\"model_cfg\": …}) or a model_configs/*.json (e.g. to --init-from an OpenCLIP checkpoint).",
+        valueName: "file"))
+    var modelConfig: String?
     @Option(name: [.customLong("data"), .customLong("train-data")], help: "shapes:<scale> (cc3m-mini, cc12m-mini, laion315m-mini) or shapes:<count> (the synthetic world); wds:PATTERN (WebDataset tar shards, e.g. 'data/train-{000000..000009}.tar', '::' between patterns) or csv:FILE (a CSV/TSV of image paths and captions, see --csv-separator) for your own pairs.")
     var data = "shapes:cc3m-mini"
     @Option(help: "Seed of the synthetic data.") var dataSeed: UInt64 = 0
@@ -120,7 +125,14 @@ struct Train: ParsableCommand {
 
     func configuration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
-        c.model = model
+        c.model = model ?? "tiny"
+        if let path = modelConfig {
+            guard model == nil else { throw ValidationError("--model and --model-config: give one of them, not both") }
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("--model-config: \(path) does not exist") }
+            do { c.modelArchitecture = try OpenCLIPConfig.load(path: path).configuration } catch let e as ConfigurationError {
+                throw ValidationError("--model-config: " + e.message)
+            }
+        }
         c.data = data
         c.dataSeed = dataSeed
         c.epochs = epochs
@@ -284,6 +296,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--ranks \(ranks) but mpirun started \(comm.size) ranks")
         }
         // One rank that cannot go on must not leave the others waiting in a collective.
+        if comm.isRoot, resume == nil, let path = modelConfig { printNotes(try OpenCLIPConfig.load(path: path).notes) }
         let (trainer, summary) = try abortingJobOnError(comm) { () -> (Trainer?, TrainingSummary) in
             let recorded = try resume.map { try StagedTraining.recordedConfiguration(runDirectory: $0) }
             let config = try recorded ?? configuration()

@@ -70,7 +70,9 @@ struct Upcycle: ParsableCommand {
               clip train --model clipa-s --init-from moe.safetensors --lr 2e-4 --epochs 4 --out runs/upcycled
             """)
 
-    @Option(help: "The dense checkpoint (a ClipLab checkpoint: its model configuration is in the metadata).") var checkpoint: String
+    @Option(help: "The dense checkpoint: a ClipLab one (its model configuration is in the metadata), or an OpenCLIP one with --model or --model-config.")
+    var checkpoint: String
+    @OptionGroup(title: "Architecture of a checkpoint without ClipLab metadata (an OpenCLIP checkpoint)") var architecture: ArchitectureOptions
     @OptionGroup var mixture: MixtureOptions
     @Option(help: "Seed of the routers' initialisation.") var routerSeed: UInt64 = 0
     @Flag(help: "Copy the dense checkpoint's optimizer moments (experts get their MLP's, routers zero).") var copyOptimizerState = false
@@ -90,14 +92,14 @@ struct Upcycle: ParsableCommand {
 
     func run() throws {
         guard let (placement, towers) = try mixture.placement() else { return }
-        let dense = try CLIPModel<Float>.load(from: checkpoint)
-        let moe: CLIPModel<Float>, optimizerStep: Int
+        let dense: CLIPModel<Float>, moe: CLIPModel<Float>, optimizerStep: Int, notes: [String]
         do {
-            (moe, optimizerStep) = try UpcycleSpec(placement: placement, towers: towers, copyOptimizerState: copyOptimizerState)
-                .write(from: checkpoint, to: out, routerSeed: routerSeed)
+            (dense, moe, optimizerStep, notes) = try UpcycleSpec(placement: placement, towers: towers, copyOptimizerState: copyOptimizerState)
+                .write(from: checkpoint, to: out, routerSeed: routerSeed, architecture: architecture.source)
         } catch let e as ConfigurationError {
             throw ValidationError((e.message.contains("already holds") ? "--checkpoint: " : "--experts / --every / --first-block: ") + e.message)
         }
+        printNotes(notes)
         let counts = moe.parameterCounts, dc = dense.store.layout.totalCount
         let layers = moe.vision.transformer.mixtureBlocks.map { "visual.\($0)" } + moe.text.transformer.mixtureBlocks.map { "text.\($0)" }
         print("upcycled \(checkpoint) → \(out): \(layers.count) mixture layers (\(layers.joined(separator: ", "))), \(placement.configuration.experts) experts, "

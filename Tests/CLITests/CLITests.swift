@@ -17,10 +17,12 @@ func clipExecutable() throws -> URL {
 }
 
 /// Runs `name` (an executable of this package, built next to `clip`); returns (status, stdout, stderr).
-func runExecutable(_ name: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+/// `environment` entries replace the inherited ones of the same name.
+func runExecutable(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = try clipExecutable().deletingLastPathComponent().appendingPathComponent(name)
     p.arguments = arguments
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -31,7 +33,9 @@ func runExecutable(_ name: String, _ arguments: [String]) throws -> (status: Int
 }
 
 /// Runs the `clip` executable built next to this test bundle; returns (status, stdout, stderr).
-func runClip(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) { try runExecutable("clip", arguments) }
+func runClip(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    try runExecutable("clip", arguments, environment: environment)
+}
 
 @Suite("clip command line", .serialized)
 struct CLITests {
