@@ -4,17 +4,26 @@
 Each text is tokenized with `open_clip.tokenize(texts, context_length=N)` for N = 77 and 16: the
 ids ClipLab's CLIPTokenizer must reproduce exactly. `cleaned` is the text after OpenCLIP's cleaning
 (`_clean_lower`: ftfy, html.unescape twice, whitespace collapse, lower case), for failure reports.
+`fix_encoding` and `badness` are ftfy's mojibake repair (`ftfy.fix_encoding`) and badness measure
+(`ftfy.badness.badness`) of the text, which the mojibake tests check on their own.
+
+The mojibake texts (MOJIBAKE) are made here from correct text with Python's codecs and ftfy's
+sloppy ones, so each says how it was broken.
 
 Usage (from the repository root, in a Python environment with open-clip-torch and torch, e.g. the
 one the PyTorch anchor benchmark uses):
     python3 -m venv /work/.venv-anchor && /work/.venv-anchor/bin/pip install torch open-clip-torch
     /work/.venv-anchor/bin/python scripts/make_tokenizer_fixture.py
+or any other venv with ftfy 6.3.1 and open_clip_torch, e.g.
+    python3 -m venv /tmp/ftfyenv && /tmp/ftfyenv/bin/pip install ftfy==6.3.1 open_clip_torch
+    /tmp/ftfyenv/bin/python scripts/make_tokenizer_fixture.py
 """
 import json
 import os
 import sys
 
 import ftfy
+import ftfy.badness
 import open_clip
 import regex
 from open_clip.tokenizer import _clean_lower
@@ -105,6 +114,96 @@ TEXTS = [
 ]
 
 
+def mis(text: str, *encodings: str, errors: str = "strict") -> str:
+    """`text` as UTF-8 bytes decoded as each of `encodings` in turn: mojibake made on purpose."""
+    for encoding in encodings:
+        text = text.encode("utf-8").decode(encoding, errors=errors)
+    return text
+
+
+def nbsp_lost(text: str) -> str:
+    """`text` with each no-break space turned into a space, as some software does."""
+    return text.replace("\xa0", " ")
+
+
+# UTF-8 read in the wrong encoding (the sloppy-* codecs are ftfy's: Windows code pages whose
+# undefined bytes decode to the same-numbered code points), and look-alikes that are correct.
+MOJIBAKE = [
+    # Windows-1252, once.
+    mis("café crème brûlée", "windows-1252"),
+    mis("it’s a “quoted” word — ok…", "sloppy-windows-1252"),
+    mis("Zürich Straße Ångström", "windows-1252"),
+    mis("piñata, jalapeño and El Niño", "windows-1252"),
+    mis("€5 and £10 ™ © ½", "windows-1252"),
+    mis("a dog 🐶 with a party hat 🎉", "sloppy-windows-1252"),
+    mis("東京の夜景 tokyo night view", "sloppy-windows-1252"),
+    mis("Ελληνικά και ελληνικά", "sloppy-windows-1252"),
+    mis("ÉCOLE NORMALE ÀÉÈ", "sloppy-windows-1252"),
+    # Latin-1, once (C1 controls stay in the text).
+    mis("café “quoted” text", "latin-1"),
+    mis("naïve façade", "latin-1"),
+    mis("Привет мир", "latin-1"),
+    mis("em—dash and ellipsis…", "latin-1"),
+    # Twice (and three times).
+    mis("café", "windows-1252", "windows-1252"),
+    mis("crème brûlée", "latin-1", "sloppy-windows-1252"),
+    mis("“smart quotes” – ok", "sloppy-windows-1252", "sloppy-windows-1252"),
+    mis("São Paulo", "windows-1252", "latin-1"),
+    mis("résumé", "windows-1252", "windows-1252", "windows-1252"),
+    # Windows-1250 and -1251.
+    mis("Žluťoučký kůň úpěl ďábelské ódy", "sloppy-windows-1250"),
+    mis("Łódź i Kraków", "sloppy-windows-1250"),
+    mis("Москва зимой", "windows-1251"),
+    mis("привет, мир", "windows-1251"),
+    mis("it’s “quoted”", "windows-1251"),
+    # Other code pages ftfy tries.
+    mis("Αθήνα και Θεσσαλονίκη", "sloppy-windows-1253"),
+    mis("İstanbul ve Ağrı", "sloppy-windows-1254"),
+    mis("Rīga un Šiauliai", "sloppy-windows-1257"),
+    mis("Kraków i Łódź", "iso-8859-2"),
+    mis("café naïve", "mac_roman"),
+    mis("café crème", "cp437"),
+    # No-break spaces (byte A0) that became spaces.
+    nbsp_lost(mis("à la mode", "windows-1252")),
+    nbsp_lost(mis("voilà le travail", "windows-1252")),
+    nbsp_lost(mis("no\xa0break space", "windows-1252")),
+    nbsp_lost(mis("às vezes e àquele dia", "windows-1252")),
+    nbsp_lost(mis("Šta je ovo", "windows-1252")),
+    nbsp_lost(mis("fàcil", "windows-1252")),
+    # Lossy: undefined bytes decoded as U+FFFD, or as "?".
+    mis("“quoted” text", "windows-1252", errors="replace"),
+    mis("Łódź", "windows-1252", errors="replace"),
+    mis("“quoted” text", "windows-1252", errors="replace").replace("\ufffd", "?"),
+    mis("café", "windows-1252").replace("©", "?"),
+    # Good UTF-8 mixed with mojibake.
+    "café and " + mis("café", "windows-1252"),
+    "naïve — " + mis("“quoted”", "sloppy-windows-1252"),
+    "Привет, " + mis("Привет", "windows-1252"),
+    "日本語 and " + mis("日本語", "sloppy-windows-1252"),
+    # CESU-8 (an emoji as two surrogates) and Java's C0 80 for U+0000, read as Windows-1252.
+    mis("emoji ", "latin-1") + b"\xed\xa0\xbd\xed\xb8\x80".decode("sloppy-windows-1252"),
+    b"caf\xc3\xa9\xc0\x80 end".decode("latin-1"),
+    # Entities that unescape to mojibake; a later line with "<"; a final "À" before a newline
+    # (ftfy's codec takes "\xc0\n" for U+0000 and drops the newline).
+    "caf&Atilde;&copy; &amp; cr&Atilde;&uml;me",
+    "first line " + mis("café", "windows-1252") + "\n<b>second</b> " + mis("crème", "windows-1252"),
+    mis("café", "windows-1252") + " À\nnext line",
+    # Look-alikes that are correct text and stay as they are.
+    "São Paulo e Ribeirão Preto",
+    "NÃO, SÃO JOÃO",
+    "Âge d'or, Âme, CRÈME BRÛLÉE",
+    "naïve café à la carte",
+    "Ελληνικά: Αθήνα, Θεσσαλονίκη",
+    "Москва, Россия — привет",
+    "emoji 😀🐶🎉 👍🏽 🇫🇷",
+    "5 × 3 = 15 ± 2 µm at 20 °C",
+    "Þingvellir, Ðe and Ærøskøbing",
+    "£5 €10 ¥100 ©2024 ® — “ok”",
+]
+
+TEXTS += MOJIBAKE
+
+
 def main() -> None:
     rows = {n: open_clip.tokenize(TEXTS, context_length=n).tolist() for n in CONTEXT_LENGTHS}
     fixture = {
@@ -116,7 +215,8 @@ def main() -> None:
         "tokenizer": "open_clip.tokenize (SimpleTokenizer, clean='lower', bpe_simple_vocab_16e6.txt.gz)",
         "context_lengths": CONTEXT_LENGTHS,
         "cases": [
-            {"text": text, "cleaned": _clean_lower(text), "ids": {str(n): rows[n][i] for n in CONTEXT_LENGTHS}}
+            {"text": text, "cleaned": _clean_lower(text), "fix_encoding": ftfy.fix_encoding(text),
+             "badness": ftfy.badness.badness(text), "ids": {str(n): rows[n][i] for n in CONTEXT_LENGTHS}}
             for i, text in enumerate(TEXTS)
         ],
     }
@@ -126,7 +226,7 @@ def main() -> None:
     body = ",\n".join("  " + json.dumps(case) for case in cases)
     with open(OUT, "w", encoding="ascii") as f:
         f.write(head + ',\n "cases": [\n' + body + "\n ]\n}\n")
-    print("wrote %s: %d texts, open_clip %s" % (OUT, len(TEXTS), open_clip.__version__))
+    print("wrote %s: %d texts (%d mojibake), open_clip %s" % (OUT, len(TEXTS), len(MOJIBAKE), open_clip.__version__))
 
 
 if __name__ == "__main__":

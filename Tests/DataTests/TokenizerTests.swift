@@ -23,12 +23,19 @@ private struct MissingMerges: Error, CustomStringConvertible {
     }
 }
 
-/// The recorded OpenCLIP ids.
-private struct Fixture: Decodable {
+/// The recorded OpenCLIP ids, with ftfy's `fix_encoding` and `badness` of each text (used by
+/// MojibakeRepairTests.swift).
+struct TokenizerFixture: Decodable {
     struct Case: Decodable {
         let text: String
         let cleaned: String
+        let fixEncoding: String
+        let badness: Int
         let ids: [String: [Int32]]
+
+        enum CodingKeys: String, CodingKey {
+            case text, cleaned, fixEncoding = "fix_encoding", badness, ids
+        }
     }
     let openCLIPVersion: String
     let contextLengths: [Int]
@@ -38,21 +45,21 @@ private struct Fixture: Decodable {
         case openCLIPVersion = "open_clip_version", contextLengths = "context_lengths", cases
     }
 
-    static func load() throws -> Fixture {
+    static func load() throws -> TokenizerFixture {
         let url = try #require(
             Bundle.module.url(forResource: "tokenizer_openclip", withExtension: "json", subdirectory: "Fixtures"),
             "Fixtures/tokenizer_openclip.json is not in the test bundle")
-        return try JSONDecoder().decode(Fixture.self, from: Foundation.Data(contentsOf: url))
+        return try JSONDecoder().decode(TokenizerFixture.self, from: Foundation.Data(contentsOf: url))
     }
 }
 
 /// Exact scalar equality (Swift's `==` on strings is canonical equivalence).
-private func sameScalars(_ a: String, _ b: String) -> Bool {
+func sameScalars(_ a: String, _ b: String) -> Bool {
     a.unicodeScalars.elementsEqual(b.unicodeScalars)
 }
 
 /// `s` with each scalar outside printable ASCII written as `\u{…}`, for failure messages.
-private func scalars(_ s: String) -> String {
+func scalars(_ s: String) -> String {
     s.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : String(format: "\\u{%X}", $0.value) }.joined()
 }
 
@@ -61,8 +68,8 @@ struct OpenCLIPTokenizerTests {
     @Test("Every recorded text gives OpenCLIP's ids at context 77 and 16")
     func fixtureIds() throws {
         let tokenizer = try openCLIP.get()
-        let fixture = try Fixture.load()
-        #expect(fixture.cases.count >= 60)
+        let fixture = try TokenizerFixture.load()
+        #expect(fixture.cases.count >= 120)
         #expect(fixture.contextLengths == [77, 16])
         for c in fixture.cases {
             for n in fixture.contextLengths {
@@ -79,7 +86,7 @@ struct OpenCLIPTokenizerTests {
 
     @Test("Cleaning gives OpenCLIP's cleaned text for every recorded text")
     func fixtureCleaning() throws {
-        for c in try Fixture.load().cases {
+        for c in try TokenizerFixture.load().cases {
             let ours = TextCleaner.clean(c.text)
             #expect(sameScalars(ours, c.cleaned), "\"\(scalars(c.text))\": ours \"\(scalars(ours))\", OpenCLIP \"\(scalars(c.cleaned))\"")
         }
@@ -246,6 +253,25 @@ struct TextCleaningTests {
         check("ǅ", "d\u{17E}")
         check("it’s", "it's")
         check("“hi” ‘x’ ʼ „ ‟ ‛ ‚", "\"hi\" 'x' ' \" \" ' '")
+    }
+
+    @Test("Mojibake is repaired per line, before the character fixes and around the HTML steps")
+    func mojibake() {
+        check("cafÃ©", "café")
+        check("CAFÃ‰ CRÃˆME", "café crème")
+        check("ÃƒÂ©tÃƒÂ©", "été")
+        check("itâ€™s", "it's")  // repaired to ’, then uncurled: the contraction 's
+        check("â€¦ and \u{85}", "… and …")
+        // A line of its own can be bad where the whole text is not ("^Ã " starts line 2 only).
+        check("line one.\nÃ la mode", "line one. à la mode")
+        // ftfy's entities first, then the repair; HTML unescaping stops at the line with '<'.
+        check("caf&Atilde;&copy;", "café")
+        check("&lt;b&gt; cafÃ©\n<i>crÃ¨me</i>", "<b> café <i>crème</i>")
+        // ftfy's codec reads a final "À\n" (bytes C0 0A) as U+0000, which is then removed.
+        check("cafÃ© À\nnext", "café next")
+        // Correct text that looks alike stays.
+        check("São Paulo NÃO", "são paulo não")
+        check("Ð¿Ñ€Ð¸Ð²ÐµÑ‚", "привет")
     }
 
     @Test("Control characters and terminal escapes are removed; C1 controls read as Windows-1252")

@@ -1,7 +1,7 @@
 // Caption cleaning before BPE, as OpenCLIP's `clean='lower'` does it: ftfy's `fix_text` (the
-// parts listed on `TextCleaner.fixText`), `html.unescape` twice, Python's `str.split()`
-// whitespace collapse, and Python's full-Unicode `str.lower()`. README.md beside this file lists
-// what is and is not reproduced.
+// steps listed on `TextCleaner.fixText`; its mojibake repair is in MojibakeRepair.swift),
+// `html.unescape` twice, Python's `str.split()` whitespace collapse, and Python's full-Unicode
+// `str.lower()`. README.md beside this file lists what is and is not reproduced.
 
 import Foundation
 
@@ -11,7 +11,7 @@ public enum TextCleaner {
     /// The text BPE sees: `lowerPython(collapseWhitespace(h(h(fixText(text)))))`, where `h` is
     /// Python's `html.unescape` and `collapseWhitespace` is Python's `" ".join(text.split())`
     /// (which also strips). Plain ASCII text (no `&`, no control characters but tab, LF, FF, CR)
-    /// takes a shortcut with the same result.
+    /// takes a shortcut with the same result (such text is never mojibake to ftfy either).
     public static func clean(_ text: String) -> String {
         if isPlainASCII(text) {
             // ftfy and html.unescape leave such text as it is.
@@ -46,11 +46,12 @@ public enum TextCleaner {
 
     // MARK: - ftfy
 
-    /// The subset of ftfy 6's `fix_text` (default settings) that ClipLab reproduces.
+    /// ftfy 6.3.1's `fix_text` with default settings.
     ///
     /// The text is cut after each `\n` into lines; HTML unescaping is on until the first line that
     /// contains `<`, and off from that line on. Each line is fixed by repeating, until nothing
-    /// changes: HTML unescape (ftfy's strict form, `HTMLEntities.unescapeFTFY`) → C1 controls
+    /// changes: HTML unescape (ftfy's strict form, `HTMLEntities.unescapeFTFY`) → mojibake repair
+    /// (`MojibakeRepair.fixEncoding`: `cafÃ©` → `café`) → C1 controls
     /// U+0080…U+009F read as Windows-1252 (`\u{85}` → `…`) → Latin ligatures (`ﬁ` → `fi`,
     /// `Ĳ` → `IJ`, `ŉ` → `ʼn`, …) → character width (U+FF01…U+FFEF to their NFKC form, U+3000 →
     /// space) → quotes (`ʼ ‘ ’ ‚ ‛` → `'`, `“ ” „ ‟` → `"`) → line breaks (CRLF, CR, U+2028,
@@ -58,10 +59,8 @@ public enum TextCleaner {
     /// characters (U+0000–0008, U+000B, U+000E–001F, U+007F, U+206A–206F, U+FEFF, U+FFF9–FFFC)
     /// removed → NFC.
     ///
-    /// Not reproduced: mojibake repair (`fix_encoding`: text that was UTF-8 decoded as
-    /// Windows-1252, Latin-1 and similar, and its `restore_byte_a0`, `replace_lossy_sequences`,
-    /// `decode_inconsistent_utf8` parts); lone surrogates cannot occur in a Swift string; the
-    /// 1,000,000-character segment limit.
+    /// Not reproduced: lone surrogates (ftfy's `fix_surrogates`) cannot occur in a Swift string;
+    /// the 1,000,000-character segment limit.
     public static func fixText(_ text: String) -> String {
         guard needsFixing(text, unescapeHTML: true) else { return text }
         var out = ""
@@ -84,6 +83,7 @@ public enum TextCleaner {
         var text = line
         while true {
             var next = unescapeHTML ? HTMLEntities.unescapeFTFY(text) : text
+            next = MojibakeRepair.fixEncoding(next)
             next = removeEscapesAndControls(fixLineBreaks(mapCharacters(next)))
             if next.unicodeScalars.contains(where: { $0.value >= 0x300 }) {
                 // Below U+0300 every text is already NFC: nothing composes with such a scalar.
@@ -95,8 +95,16 @@ public enum TextCleaner {
     }
 
     /// False when every step of `fixLine` leaves `line` as it is: no scalar from U+0300 on (NFC
-    /// could change those) and none below that any step touches.
+    /// could change those), none below that any other step touches, and not bad to ftfy's
+    /// mojibake heuristic (on a text of several lines: no line is).
     static func needsFixing(_ line: String, unescapeHTML: Bool) -> Bool {
+        if needsCharacterFixes(line, unescapeHTML: unescapeHTML) { return true }
+        if line.utf8.allSatisfy({ $0 < 0x80 }) { return false }
+        return MojibakeRepair.isBad(Array(line.unicodeScalars), caretAfterNewline: true)
+    }
+
+    /// Whether a step of `fixLine` other than mojibake repair could change `line`.
+    static func needsCharacterFixes(_ line: String, unescapeHTML: Bool) -> Bool {
         for c in line.unicodeScalars {
             switch c.value {
             case 0x20...0x25, 0x27...0x7E, 0x09, 0x0A, 0x0C, 0xA0...0x131, 0x134...0x148, 0x14A...0x1C3, 0x1CD...0x1F0, 0x1F4...0x2BB, 0x2BD...0x2FF:
