@@ -34,12 +34,12 @@ static inline void cliplab_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo
 ///
 /// On success returns 0 and sets *pixels to a malloc'd buffer of width·height·3 bytes (the caller
 /// frees it with free()), *width and *height. Grey images are expanded to RGB; CMYK and YCCK images
-/// are converted with R = C·K/255 on Adobe-inverted data (what Photoshop and ImageMagick write) and
+/// are refused unless `allow_cmyk`, and then converted with R = C·K/255 on Adobe-inverted data (what Photoshop and ImageMagick write) and
 /// R = (255−C)(255−K)/255 otherwise. On failure returns 1, leaves *pixels NULL and writes a
 /// NUL-terminated message of at most message_capacity bytes.
 static inline int cliplab_jpeg_decode_rgb(
     const unsigned char *data, unsigned long size, unsigned char **pixels,
-    unsigned int *width, unsigned int *height, char *message, size_t message_capacity)
+    unsigned int *width, unsigned int *height, int allow_cmyk, char *message, size_t message_capacity)
 {
     struct jpeg_decompress_struct cinfo;
     cliplab_jpeg_error_manager manager;
@@ -72,6 +72,12 @@ static inline int cliplab_jpeg_decode_rgb(
     jpeg_mem_src(&cinfo, data, size);
     jpeg_read_header(&cinfo, TRUE);
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    if (cmyk && !allow_cmyk) {
+        snprintf(manager.message, sizeof manager.message,
+                 "a CMYK JPEG%s: its colours need the colour profile it was made for, so it is refused; convert it to RGB first",
+                 cinfo.jpeg_color_space == JCS_CMYK ? "" : " (YCCK-coded)");
+        longjmp(manager.jump, 1);
+    }
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;
     jpeg_start_decompress(&cinfo);
 

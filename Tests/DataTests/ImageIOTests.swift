@@ -130,7 +130,7 @@ struct ImageIOTests {
         #expect(p.r == 255 && p.g == p.b && p.g >= 120 && p.g <= 200, "\(p)")
     }
 
-    @Test("JPEG: RGB as ImageMagick decodes it, grey expanded, CMYK converted")
+    @Test("JPEG: RGB as ImageMagick decodes it, grey expanded, CMYK refused (converted only when asked)")
     func jpeg() throws {
         let image = try ImageDecoder.decode(path: fixture("rgb.jpg"))
         #expect(image.width == 16 && image.height == 16)
@@ -146,7 +146,11 @@ struct ImageIOTests {
             #expect(p.r == p.g && p.g == p.b && abs(Int(p.r) - (y * 255 + 3) / 7) <= 4, "grey row \(y): \(p)")
         }
 
-        let cmyk = try ImageDecoder.decode(path: fixture("cmyk.jpg"))
+        // CMYK is refused by default, with the reason; decoded naively only when asked.
+        #expect {
+            _ = try ImageDecoder.decode(path: fixture("cmyk.jpg"))
+        } throws: { "\($0)".contains("cmyk.jpg") && "\($0)".contains("a CMYK JPEG") && "\($0)".contains("convert it to RGB") }
+        let cmyk = try ImageDecoder.decode(path: fixture("cmyk.jpg"), allowCMYK: true)
         #expect(cmyk.width == 16 && cmyk.height == 16)
         let quadrants: [(Int, Int, Int)] = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
         for (q, (r, g, b)) in quadrants.enumerated() {

@@ -22,15 +22,16 @@ public enum ImageDecoder {
     /// PNG: palette, grey, grey + alpha, 16-bit and alpha images are all converted to 8-bit RGB;
     /// transparency is composited onto white; 16-bit samples without a gAMA or sRGB chunk are
     /// taken to be sRGB-encoded (as image tools write them). JPEG: YCbCr, RGB and grey images, and
-    /// CMYK / YCCK (converted naively, without a colour profile). Errors name the file.
-    public static func decode(path: String) throws -> RGBImage {
-        try decode(FileIO.readFile(path), name: path)
+    /// CMYK / YCCK only with `allowCMYK` (converted naively, without a colour profile; refused by
+    /// default with an error saying so). Errors name the file.
+    public static func decode(path: String, allowCMYK: Bool = false) throws -> RGBImage {
+        try decode(FileIO.readFile(path), name: path, allowCMYK: allowCMYK)
     }
 
     /// The image encoded in `bytes` (e.g. a tar entry); `name` is used in error messages.
-    public static func decode(_ bytes: [UInt8], name: String) throws -> RGBImage {
+    public static func decode(_ bytes: [UInt8], name: String, allowCMYK: Bool = false) throws -> RGBImage {
         if bytes.starts(with: PNGWriter.signature) { return try decodePNG(bytes, name: name) }
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(bytes, name: name) }
+        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(bytes, name: name, allowCMYK: allowCMYK) }
         if bytes.isEmpty { throw ImageError(path: name, problem: "empty file, not a PNG or JPEG image") }
         let hex = bytes.prefix(4).map { ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true) }
         throw ImageError(path: name, problem: "not a PNG or JPEG file (starts with \(hex.joined(separator: " ")))")
@@ -75,19 +76,20 @@ public enum ImageDecoder {
         }
     }
 
-    static func decodeJPEG(_ bytes: [UInt8], name: String) throws -> RGBImage {
+    static func decodeJPEG(_ bytes: [UInt8], name: String, allowCMYK: Bool = false) throws -> RGBImage {
         var data: UnsafeMutablePointer<UInt8>?
         var width: UInt32 = 0, height: UInt32 = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = bytes.withUnsafeBufferPointer { src in
             message.withUnsafeMutableBufferPointer { msg in
                 cliplab_jpeg_decode_rgb(src.baseAddress, UInt(src.count), &data, &width, &height,
-                                        msg.baseAddress, msg.count)
+                                        allowCMYK ? 1 : 0, msg.baseAddress, msg.count)
             }
         }
         guard status == 0, let data else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            throw ImageError(path: name, problem: "invalid JPEG (\(text.isEmpty ? "unknown error" : text))")
+            let kind = text.hasPrefix("a CMYK") ? "unsupported JPEG" : "invalid JPEG"
+            throw ImageError(path: name, problem: "\(kind) (\(text.isEmpty ? "unknown error" : text))")
         }
         defer { free(data) }
         let count = Int(width) * Int(height) * 3
