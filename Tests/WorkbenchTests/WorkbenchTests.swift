@@ -47,6 +47,17 @@ struct WorkbenchTests {
         #expect(x.runID(codeVersion: "v").count == 16)
     }
 
+    @Test("Overrides (study --precision) reach every run after the levels and give every run another id")
+    func overrides() {
+        var overridden = study
+        overridden.overrides = Settings(["precision": "bf16-emulated", "batchSize": 64])
+        let plain = study.expand(preset: .quick, codeVersion: "abc"), runs = overridden.expand(preset: .quick, codeVersion: "abc")
+        #expect(runs.count == plain.count && runs.map(\.variant) == plain.map(\.variant))
+        #expect(runs.allSatisfy { $0.settings["precision"] == "bf16-emulated" && $0.settings["batchSize"] == 64 })
+        #expect(plain.allSatisfy { $0.settings["precision"] == nil })
+        #expect(Set(runs.map(\.id)).isDisjoint(with: plain.map(\.id)))
+    }
+
     @Test("CSV: quoting and numbers read back exactly")
     func csvExact() throws {
         let values: [Double] = [0.1, 1.0 / 3.0, 1e-300, 123456789.125, -0.0, 3, .nan]
