@@ -23,6 +23,18 @@ public func preprocess(_ image: RGBImage, size: Int, into pixels: UnsafeMutableP
     let columns = BicubicWeights(input: w, output: newW, range: left..<(left + size))
     let rows = BicubicWeights(input: h, output: newH, range: top..<(top + size))
 
+    resample(image, columns: columns, rows: rows, originX: 0, originY: 0, size: size, into: pixels)
+}
+
+/// The separable two-pass resample both transforms share: output (x, y) of the size×size result is
+/// Σₜ rows.weights[y, t] · Σᵤ columns.weights[x, u] · image(originX + columns.first[x] + u,
+/// originY + rows.first[y] + t), scaled to [0, 1], clamped, written channel-major. The horizontal
+/// pass runs only over the input rows the vertical pass reads.
+func resample(
+    _ image: RGBImage, columns: BicubicWeights, rows: BicubicWeights, originX: Int, originY: Int, size: Int,
+    into pixels: UnsafeMutablePointer<Float>
+) {
+    let w = image.width
     // Horizontal pass over the input rows the vertical pass needs: (rowsNeeded, size, 3).
     let firstRow = rows.first.min() ?? 0
     let lastRow = zip(rows.first, rows.taps).map { $0 + $1 }.max() ?? 0
@@ -34,7 +46,7 @@ public func preprocess(_ image: RGBImage, size: Int, into pixels: UnsafeMutableP
         horizontal.withUnsafeMutableBufferPointer { dst in
             cw.withUnsafeBufferPointer { cw in
                 for y in 0..<band {
-                    let row = src.baseAddress! + (firstRow + y) * w * 3
+                    let row = src.baseAddress! + ((originY + firstRow + y) * w + originX) * 3
                     for x in 0..<size {
                         var r: Float = 0, g: Float = 0, b: Float = 0
                         let p = row + 3 * cf[x]

@@ -70,47 +70,7 @@ public func preprocessCrop(_ image: RGBImage, box: CropBox, size: Int, into pixe
     precondition(box.width > 0 && box.height > 0 && box.left >= 0 && box.top >= 0
                  && box.left + box.width <= image.width && box.top + box.height <= image.height,
                  "preprocessCrop: box \(box) outside the \(image.width)×\(image.height) image")
-    let w = image.width
     let columns = BicubicWeights(input: box.width, output: size, range: 0..<size)
     let rows = BicubicWeights(input: box.height, output: size, range: 0..<size)
-    // Horizontal pass over the rows of the box: (box.height, size, 3).
-    var horizontal = [Float](repeating: 0, count: box.height * size * 3)
-    image.pixels.withUnsafeBufferPointer { src in
-        horizontal.withUnsafeMutableBufferPointer { dst in
-            for y in 0..<box.height {
-                let row = src.baseAddress! + ((box.top + y) * w + box.left) * 3
-                for x in 0..<size {
-                    var r: Float = 0, g: Float = 0, b: Float = 0
-                    let p = row + 3 * columns.first[x]
-                    for t in 0..<columns.taps[x] {
-                        let weight = columns.weights[x * columns.stride + t]
-                        r += weight * Float(p[3 * t])
-                        g += weight * Float(p[3 * t + 1])
-                        b += weight * Float(p[3 * t + 2])
-                    }
-                    let o = (y * size + x) * 3
-                    dst[o] = r
-                    dst[o + 1] = g
-                    dst[o + 2] = b
-                }
-            }
-        }
-    }
-    let plane = size * size
-    for y in 0..<size {
-        for x in 0..<size {
-            var r: Float = 0, g: Float = 0, b: Float = 0
-            for t in 0..<rows.taps[y] {
-                let weight = rows.weights[y * rows.stride + t]
-                let o = ((rows.first[y] + t) * size + x) * 3
-                r += weight * horizontal[o]
-                g += weight * horizontal[o + 1]
-                b += weight * horizontal[o + 2]
-            }
-            let k = y * size + x
-            pixels[k] = min(max(r / 255, 0), 1)
-            pixels[plane + k] = min(max(g / 255, 0), 1)
-            pixels[2 * plane + k] = min(max(b / 255, 0), 1)
-        }
-    }
+    resample(image, columns: columns, rows: rows, originX: box.left, originY: box.top, size: size, into: pixels)
 }
