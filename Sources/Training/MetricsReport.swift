@@ -6,7 +6,7 @@ import Foundation
 public enum MetricsReport {
     /// A two- or three-column table: metric, value, and chance when known.
     public static func table(_ metrics: [String: Double], title: String, chance: [String: Double] = [:]) -> String {
-        let names = Trainer.evalMetricNames + ["eval_mean"]
+        let names = Trainer.evalMetricNames + ["zeroshot_top1", "eval_mean"]  // zeroshot_top1: a real data set's classes
         var lines = [title]
         let width = names.map(\.count).max() ?? 10
         for n in names {

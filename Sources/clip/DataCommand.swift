@@ -39,7 +39,7 @@ struct DataCommand: ParsableCommand {
             abstract: "Write the shapes world as a real data set: WebDataset tar shards or a TSV with image files.",
             discussion: """
                 The images are rendered at --image-size and stored as PNG or JPEG; each sample carries its caption (.txt) and its \
-                index (.json). Train on the result with `clip train --data wds:DIR/shapes-{000000..NNNNNN}.tar` or `--data csv:DIR/train.tsv` \
+                index (.json), and WebDataset samples their first object's colour as a class (.cls, indexing classes.json). Train on the result with `clip train --data wds:DIR/shapes-{000000..NNNNNN}.tar` or `--data csv:DIR/train.tsv` \
                 (the command prints the exact argument).
                 """)
 
@@ -72,6 +72,9 @@ struct DataCommand: ParsableCommand {
             let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed, count: count))
             let s = imageSize
             var planes = [Float](repeating: 0, count: 3 * s * s)
+            func colourClass(_ i: Int) -> Int {
+                Scene.Colour.allCases.firstIndex(of: world.scene(i).objects[0].colour)!
+            }
             func encoded(_ i: Int) throws -> [UInt8] {
                 try planes.withUnsafeMutableBufferPointer { try world.loadImage(i, size: s, into: $0.baseAddress!) }
                 let image = RGBImage(planes: planes, width: s, height: s)
@@ -96,6 +99,7 @@ struct DataCommand: ParsableCommand {
                         tar.append(name: "\(key).\(imageFormat)", data: try encoded(i))
                         tar.append(name: "\(key).txt", data: Array(world.caption(i).utf8))
                         tar.append(name: "\(key).json", data: Array("{\"index\": \(i), \"data_seed\": \(dataSeed)}".utf8))
+                        tar.append(name: "\(key).cls", data: Array("\(colourClass(i))".utf8))
                     }
                     let file = String(format: "shapes-%06d.tar", shard)
                     try tar.write(to: out + "/" + file)
@@ -105,8 +109,11 @@ struct DataCommand: ParsableCommand {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try enc.encode(sizes).write(to: URL(fileURLWithPath: out + "/sizes.json"), options: .atomic)
+                // Zero-shot labels: the first object's colour (the .cls members index these classes).
+                let classes = ["classes": Scene.Colour.allCases.map(\.name), "templates": ["a picture of something {}.", "a {} shape.", "{} things."]]
+                try enc.encode(classes).write(to: URL(fileURLWithPath: out + "/classes.json"), options: .atomic)
                 let last = String(format: "%06d", shards - 1)
-                print("wrote \(shards) shard(s) of \(count) samples; train with --data 'wds:\(out)/shapes-{000000..\(last)}.tar'")
+                print("wrote \(shards) shard(s) of \(count) samples and classes.json (the first object's colour); train with --data 'wds:\(out)/shapes-{000000..\(last)}.tar'")
             } else {
                 try FileManager.default.createDirectory(atPath: out + "/images", withIntermediateDirectories: true)
                 var table = "filepath\ttitle\n"

@@ -7,7 +7,9 @@ import Training
 
 /// `clip eval`: the held-out metrics of a checkpoint.
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on the shapes world's held-out tasks.")
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a checkpoint on the shapes world's held-out tasks, or on your own data set.",
+        discussion: "With --data wds:PATTERN or csv:FILE: image↔text retrieval over the set's first --retrieval-size pairs, and with --zero-shot classes.json ({\"classes\": [names], \"templates\": [\"a photo of a {}.\"]}) zero-shot top-1 over the samples that carry a class (a WebDataset .cls member).")
 
     @Option(help: "A ClipLab checkpoint (.safetensors), or an OpenCLIP one with --model or --model-config.") var checkpoint: String
     @OptionGroup(title: "Architecture of a checkpoint without ClipLab metadata (an OpenCLIP checkpoint)") var architecture: ArchitectureOptions
@@ -15,10 +17,39 @@ struct Eval: ParsableCommand {
     @Option(help: "Held-out zero-shot examples per class.") var evalExamples = 50
     @Option(help: "Held-out retrieval pairs.") var retrievalSize = 1000
     @Option(help: "Threads (default: all cores).") var threads = Threads.available
+    @Option(help: "Evaluate on your own data instead: wds:PATTERN or csv:FILE (as clip train's --data).") var data: String?
+    @Option(help: "With --data: a classes.json of class names and prompt templates for zero-shot top-1.") var zeroShot: String?
+    @Option(help: "With --data: unusable samples are left out and counted (skip) or stop the evaluation (fail).") var badSample = "skip"
+
+    func validate() throws {
+        if zeroShot != nil && data == nil { throw ValidationError("--zero-shot needs --data (the shapes world has its own zero-shot tasks)") }
+        guard BadSamplePolicy(rawValue: badSample) != nil else { throw ValidationError("--bad-sample: expected skip or fail, got '\(badSample)'") }
+        if let d = data {
+            guard d.hasPrefix("wds:") || d.hasPrefix("csv:") else { throw ValidationError("--data: expected wds:PATTERN or csv:FILE, got '\(d)'") }
+        }
+    }
 
     func run() throws {
         Threads.set(threads)
         let (model, tokenizer) = try loadCheckpoint(checkpoint, architecture: architecture.source)
+        if let data {
+            var c = TrainingConfiguration()
+            c.data = data
+            guard let source = try c.realDataSource() else { return }
+            let set: RealImageTextData
+            do { set = try RealImageTextData(source, policy: BadSamplePolicy(rawValue: badSample)!) } catch let e as BadSampleError {
+                throw ValidationError("--data: \(e)")
+            }
+            if set.skippedTotal > 0 {
+                let reasons = set.skipped.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key.rawValue)" }
+                FileHandle.standardError.write(Data("note: left out \(set.skippedTotal) samples (\(reasons.joined(separator: ", ")))\n".utf8))
+            }
+            let classes = try zeroShot.map { try ZeroShotClasses.load(path: $0) }
+            let m = try RealDataEvaluation.run(model: model, tokenizer: tokenizer, data: set, retrievalCount: retrievalSize, classes: classes)
+            print(MetricsReport.table(m, title: "metrics of \(checkpoint) on \(data) (\(set.count) pairs; chance in brackets)",
+                                      chance: RealDataEvaluation.chanceLevels(retrievalCount: min(retrievalSize, set.count), classes: classes?.classes.count)))
+            return
+        }
         let recorded = try SafetensorsFile(path: checkpoint).metadata["data_seed"].flatMap { UInt64($0) }
         let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed ?? recorded ?? 0, count: 1))
         let m = try Evaluator(model: model, world: world, tokenizer: tokenizer, examplesPerClass: evalExamples, retrievalCount: retrievalSize)

@@ -111,4 +111,45 @@ struct RealDataTests {
         guard one.status == 0, two.status == 0 else { return }
         try expectSameTraining(preset: "openclip", reference: folder + "/t1", run: folder + "/t2", label: "real data, T = 2")
     }
+
+    @Test("clip eval --data --zero-shot: a model trained on exported shards beats chance on their retrieval and colour classes; bad classes files are refused")
+    func evaluateOnRealData() throws {
+        let folder = NSTemporaryDirectory() + "realdata-eval-\(UUID().uuidString)"
+        let wds = try runClip(["data", "export", "--data", "shapes:1200", "--image-size", "32", "--shard-size", "600", "--out", folder + "/wds"])
+        #expect(wds.status == 0 && FileManager.default.fileExists(atPath: folder + "/wds/classes.json"), "\(wds.err)")
+        let data = "wds:\(folder)/wds/shapes-{000000..000001}.tar"
+        let train = try runClip([
+            "train", "--model", "nano", "--data", data, "--epochs", "30", "--batch-size", "64", "--tokenizer", "trained", "--vocab-size", "600",
+            "--threads", "2", "--lr", "2e-3", "--warmup", "20", "--out", folder + "/run",
+        ])
+        #expect(train.status == 0, "\(train.err)")
+        guard train.status == 0 else { return }
+        let checkpoint = folder + "/run/checkpoints/epoch_30.safetensors"
+        let r = try runClip(["eval", "--checkpoint", checkpoint, "--data", data, "--zero-shot", folder + "/wds/classes.json", "--retrieval-size", "500"])
+        #expect(r.status == 0, "\(r.err)")
+        func value(_ name: String) -> Double? {
+            r.out.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { line in
+                line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }
+            }
+        }
+        // Chance: 1/10 for the colour classes, 10/500 for R@10.
+        #expect(r.out.contains("[0.100]") && r.out.contains("[0.020]"), "\(r.out)")
+        #expect((value("zeroshot_top1") ?? 0) > 0.2, "\(r.out)")
+        #expect((value("retrieval_i2t_r10") ?? 0) > 0.2 && (value("retrieval_t2i_r10") ?? 0) > 0.2, "\(r.out)")
+
+        try Data(#"{"classes": ["only one"], "templates": ["a {}"]}"#.utf8).write(to: URL(fileURLWithPath: folder + "/one.json"))
+        let one = try runClip(["eval", "--checkpoint", checkpoint, "--data", data, "--zero-shot", folder + "/one.json"])
+        #expect(one.status != 0 && one.err.contains("--zero-shot") && one.err.contains("at least 2"), "\(one.err)")
+        try Data(#"{"classes": ["a", "b"], "templates": ["no placeholder"]}"#.utf8).write(to: URL(fileURLWithPath: folder + "/tpl.json"))
+        let tpl = try runClip(["eval", "--checkpoint", checkpoint, "--data", data, "--zero-shot", folder + "/tpl.json"])
+        #expect(tpl.status != 0 && tpl.err.contains("{}"), "\(tpl.err)")
+        let missing = try runClip(["eval", "--checkpoint", checkpoint, "--data", data, "--zero-shot", folder + "/absent.json"])
+        #expect(missing.status != 0 && missing.err.contains("cannot read") && missing.err.contains("absent.json"), "\(missing.err)")
+        // Classes 0…9 in the shards, only 2 in the file.
+        try Data(#"{"classes": ["red", "blue"], "templates": ["a {} shape"]}"#.utf8).write(to: URL(fileURLWithPath: folder + "/two.json"))
+        let outside = try runClip(["eval", "--checkpoint", checkpoint, "--data", data, "--zero-shot", folder + "/two.json"])
+        #expect(outside.status != 0 && outside.err.contains("outside the 2 classes"), "\(outside.err)")
+        let noData = try runClip(["eval", "--checkpoint", checkpoint, "--zero-shot", folder + "/two.json"])
+        #expect(noData.status != 0 && noData.err.contains("--zero-shot needs --data"), "\(noData.err)")
+    }
 }

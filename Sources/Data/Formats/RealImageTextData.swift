@@ -73,6 +73,9 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
     let shards: [TarIndex]
     let images: [ImageLocation]
     let captions: [String]
+    /// Each sample's class index for zero-shot evaluation: a WebDataset sample's `.cls` member
+    /// (an integer as text), nil where there is none (and for CSV tables).
+    public let labels: [Int?]
     /// Samples left out, per reason (empty with `.fail`, which throws instead).
     public let skipped: [SkipReason: Int]
     /// The first few skipped samples' messages, for the log.
@@ -99,7 +102,7 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
             skipped[error.reason, default: 0] += 1
             if examples.count < 10 { examples.append(error.description) }
         }
-        var candidates: [(ImageLocation, String)] = []
+        var candidates: [(ImageLocation, String, Int?)] = []
         var shards: [TarIndex] = []
         switch source {
         case .webDataset(let pattern):
@@ -141,7 +144,11 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
                         continue
                     }
                     switch Self.caption(captionBytes, json: fromJSON) {
-                    case .success(let text): candidates.append((.member(shard: shard, image, key: sample.key), text))
+                    case .success(let text):
+                        let label = try byExt["cls"].flatMap { member -> Int? in
+                            Int(String(decoding: try Self.read(index, member), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+                        }
+                        candidates.append((.member(shard: shard, image, key: sample.key), text, label))
                     case .failure(let problem):
                         try skip(BadSampleError(reason: fromJSON && problem.missing ? .missingCaption : .badCaption,
                                                 location: where_ + ", member \".\(fromJSON ? "json" : "txt")\"", problem: problem.text))
@@ -172,7 +179,7 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
                                                 problem: "the image \(sample.imagePath) does not exist (looked for \(file))"))
                         continue
                     }
-                    candidates.append((.file(file), sample.caption))
+                    candidates.append((.file(file), sample.caption, nil))
                 }
             }
         }
@@ -201,6 +208,7 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
         }
         var images: [ImageLocation] = []
         var captions: [String] = []
+        var labels: [Int?] = []
         images.reserveCapacity(total)
         captions.reserveCapacity(total)
         for (i, candidate) in candidates.enumerated() {
@@ -209,10 +217,12 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
             } else {
                 images.append(candidate.0)
                 captions.append(candidate.1)
+                labels.append(candidate.2)
             }
         }
         self.images = images
         self.captions = captions
+        self.labels = labels
         self.skipped = skipped
         skippedExamples = examples
     }
