@@ -35,5 +35,10 @@ extension Trainer {
         return c
     }
 
-    public var chanceLevels: [String: Double] { world.map { Self.chanceLevels(world: $0, retrievalCount: config.retrievalCount) } ?? [:] }
+    public var chanceLevels: [String: Double] {
+        if let heldOut {
+            return RealDataEvaluation.chanceLevels(retrievalCount: min(config.retrievalCount, heldOut.data.count), classes: heldOut.classes?.classes.count)
+        }
+        return world.map { Self.chanceLevels(world: $0, retrievalCount: config.retrievalCount) } ?? [:]
+    }
 }

@@ -75,6 +75,11 @@ public final class Trainer {
     let batchIDs: AlignedBuffer<Int32>  // (b, T) token ids of this rank's samples
     let log: RunLog
     /// The held-out tasks, prepared at the first evaluation (rank 0 only).
+    /// The held-out real data set of `--eval-data` and its zero-shot classes (nil: none; then
+    /// shapes runs evaluate on the shapes world's tasks and real-data runs not at all).
+    let heldOut: (data: RealImageTextData, classes: ZeroShotClasses?)?
+    /// Whether the run has a held-out evaluation at all.
+    public var evaluates: Bool { heldOut != nil || world != nil }
     lazy var evaluator = Evaluator(
         model: model, world: world!, tokenizer: tokenizer, examplesPerClass: config.evalExamplesPerClass, retrievalCount: config.retrievalCount)
     /// Where `run()` starts: 0, or the epoch and step of the checkpoint resumed from.
@@ -156,6 +161,17 @@ public final class Trainer {
             (world, realData, data) = (shapes, nil, shapes)
         }
         self.world = world
+        if let eval = config.evalData {
+            var c = config
+            c.data = eval
+            guard let source = try c.realDataSource() else {
+                throw TrainingError.invalid(option: "--eval-data", reason: "expected wds:PATTERN or csv:FILE, got '\(eval)'")
+            }
+            let set = try TrainingData.openReal(source, config: c, log: log, isRoot: communicator.isRoot)
+            heldOut = (set, try config.zeroShotClasses.map { try ZeroShotClasses.load(path: $0) })
+        } else {
+            heldOut = nil
+        }
         let count = data.count
         guard config.batchSize <= count else {
             throw TrainingError.invalid(option: "--batch-size", reason: "must not exceed the data set's \(count) usable pairs (\(config.data)), got \(config.batchSize)")
@@ -536,6 +552,7 @@ public final class Trainer {
         let root = communicator.isRoot
         // Rank 0 alone writes files and evaluates; the other ranks train.
         let metricColumns = Self.metricColumns + (mixtureReport?.metricColumns ?? []) + (realData == nil ? [] : RealDataSummary.metricColumns)
+            + (heldOut == nil ? [] : ["zeroshot_top1"])
         let stepColumns = Self.stepColumns + (mixtureReport?.stepColumns ?? [])
         let metrics = root ? try MetricsCSV(path: config.output + "/metrics.csv", columns: metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
         let steps = root
@@ -598,7 +615,7 @@ public final class Trainer {
             }
             let n = Double(loader.stepsPerEpoch)
             let isLast = epoch == config.epochs - 1
-            let evaluate = world != nil && isLast || (world != nil && config.evalEvery > 0 && (epoch + 1) % config.evalEvery == 0)
+            let evaluate = evaluates && (isLast || (config.evalEvery > 0 && (epoch + 1) % config.evalEvery == 0))
             row = try evaluationRow(
                 epoch: epoch + 1, step: globalStep, means: (sums.loss / n, sums.surrogate / n, sums.batch / n), gamma: gamma,
                 lr: last.lr, lrTau: last.lrTau, seconds: Date().timeIntervalSince(start), evaluate: evaluate)
@@ -666,12 +683,19 @@ public final class Trainer {
             row["temperature_max"] = model.temperature
         }
         var m: [String: Double] = [:]
-        if evaluate && world != nil {
+        if evaluate, let heldOut {
+            let start = ContinuousClock.now
+            m = try RealDataEvaluation.run(
+                model: model, tokenizer: tokenizer, data: heldOut.data, retrievalCount: config.retrievalCount, classes: heldOut.classes)
+            row["eval_seconds"] = elapsedSeconds(since: start)
+            row["zeroshot_top1"] = m["zeroshot_top1"] ?? .nan
+        } else if evaluate && world != nil {
             let start = ContinuousClock.now
             m = try evaluator.run(in: keptPatches != nil ? .single(unmaskedActivations) : split.map { .lanes($0) } ?? .single(activations))
             row["eval_seconds"] = elapsedSeconds(since: start)
         }
         for name in Self.evalMetricNames { row[name] = m[name] ?? .nan }
+        if heldOut != nil && row["zeroshot_top1"] == nil { row["zeroshot_top1"] = .nan }
         row["eval_mean"] = m["eval_mean"] ?? .nan
         if let realData {
             for reason in SkipReason.allCases { row["skipped_" + reason.rawValue] = Double(realData.skipped[reason] ?? 0) }

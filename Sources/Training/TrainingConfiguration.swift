@@ -65,6 +65,10 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var csvSeparator: String? = nil
     public var csvImageKey: String? = nil
     public var csvCaptionKey: String? = nil
+    /// A held-out real data set (wds:… or csv:…) evaluated every `evalEvery` epochs instead of the
+    /// shapes world's tasks (retrieval; zero-shot with `zeroShotClasses`, a classes.json), or nil.
+    public var evalData: String? = nil
+    public var zeroShotClasses: String? = nil
     /// Tokenizer: `auto` (CLIP's BPE when its merges file is installed, else one trained on the
     /// captions), `clip`, or `trained`.
     public var tokenizer: String = "auto"
@@ -174,6 +178,7 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
             try check(batchSize <= count, "--batch-size", "must not exceed the data set's \(count) pairs, got \(batchSize)")
         }
         try check((1...100_000).contains(epochs), "--epochs", "must be in 1...100000, got \(epochs)")
+        try check(zeroShotClasses == nil || evalData != nil, "--zero-shot", "needs --eval-data (the shapes world has its own zero-shot tasks)")
         if let reason = (precision ?? .fp32).unsupportedReason() { try check(false, "--precision", reason) }
         try check((2...65_536).contains(batchSize), "--batch-size", "must be in 2...65536, got \(batchSize)")
         try check(learningRate > 0 && learningRate <= 1, "--lr", "must be in (0, 1], got \(learningRate)")

@@ -54,6 +54,10 @@ struct Train: ParsableCommand {
     @Option(help: "csv:FILE: the column of image paths (OpenCLIP's --csv-img-key); relative paths are read beside the CSV, else from the working directory.")
     var csvImgKey = "filepath"
     @Option(help: "csv:FILE: the column of captions (OpenCLIP's --csv-caption-key).") var csvCaptionKey = "title"
+    @Option(help: "A held-out data set (wds:PATTERN or csv:FILE) evaluated every --eval-every epochs instead of the shapes world's tasks: retrieval over its first --retrieval-size pairs, zero-shot with --zero-shot.")
+    var evalData: String?
+    @Option(help: "With --eval-data: a classes.json ({\"classes\": [names], \"templates\": [\"a photo of a {}.\"]}) for zero-shot top-1 over its .cls-labelled samples.")
+    var zeroShot: String?
     @Option(help: "Epochs.") var epochs = 10
     @Option(help: "Global batch size.") var batchSize = 256
     @Option(help: "Peak learning rate.") var lr = 1e-3
@@ -166,6 +170,8 @@ struct Train: ParsableCommand {
         c.csvSeparator = csvSeparator == "\\t" ? nil : csvSeparator
         c.csvImageKey = csvImgKey == "filepath" ? nil : csvImgKey
         c.csvCaptionKey = csvCaptionKey == "title" ? nil : csvCaptionKey
+        c.evalData = evalData
+        c.zeroShotClasses = zeroShot
         guard let matmul = MatmulPrecision(rawValue: precision) else {
             throw ValidationError("--precision: expected \(MatmulPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got '\(precision)'")
         }
@@ -309,11 +315,11 @@ struct Train: ParsableCommand {
         }
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
-        if trainer.map({ $0.world != nil }) ?? true {
+        if trainer.map({ $0.evaluates }) ?? true {
             print(MetricsReport.table(summary.finalMetrics, title: "held-out metrics after \(summary.steps) steps (chance in brackets)",
                                       chance: trainer?.chanceLevels ?? [:]))
         } else {
-            print("no held-out evaluation after \(summary.steps) steps (the shapes world's tasks apply to --data shapes:… only)")
+            print("no held-out evaluation after \(summary.steps) steps (the shapes world's tasks apply to --data shapes:… only; give --eval-data for your own)")
         }
         print(String(format: "wall time %@, %.1f samples/s while training; run directory %@",
                      ProgressLine.duration(summary.wallSeconds), 1 / summary.trainSecondsPerSample, resume ?? out))

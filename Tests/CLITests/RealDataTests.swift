@@ -112,7 +112,7 @@ struct RealDataTests {
         try expectSameTraining(preset: "openclip", reference: folder + "/t1", run: folder + "/t2", label: "real data, T = 2")
     }
 
-    @Test("clip eval --data --zero-shot: a model trained on exported shards beats chance on their retrieval and colour classes; bad classes files are refused")
+    @Test("clip eval --data --zero-shot and clip train --eval-data: a model trained on exported shards beats chance on retrieval and colour classes, also on a held-out set during training; bad classes files are refused")
     func evaluateOnRealData() throws {
         let folder = NSTemporaryDirectory() + "realdata-eval-\(UUID().uuidString)"
         let wds = try runClip(["data", "export", "--data", "shapes:1200", "--image-size", "32", "--shard-size", "600", "--out", folder + "/wds"])
@@ -151,5 +151,27 @@ struct RealDataTests {
         #expect(outside.status != 0 && outside.err.contains("outside the 2 classes"), "\(outside.err)")
         let noData = try runClip(["eval", "--checkpoint", checkpoint, "--zero-shot", folder + "/two.json"])
         #expect(noData.status != 0 && noData.err.contains("--zero-shot needs --data"), "\(noData.err)")
+
+        // During training: a held-out set of another data seed, evaluated every 10 epochs.
+        let val = try runClip(["data", "export", "--data", "shapes:400", "--data-seed", "7", "--image-size", "32", "--out", folder + "/val"])
+        #expect(val.status == 0, "\(val.err)")
+        let heldOut = try runClip([
+            "train", "--model", "nano", "--data", data, "--eval-data", "wds:\(folder)/val/shapes-000000.tar", "--zero-shot", folder + "/val/classes.json",
+            "--epochs", "30", "--eval-every", "10", "--retrieval-size", "400", "--batch-size", "64", "--tokenizer", "trained", "--vocab-size", "600",
+            "--threads", "2", "--lr", "2e-3", "--warmup", "20", "--out", folder + "/held-out",
+        ])
+        #expect(heldOut.status == 0, "\(heldOut.err)")
+        guard heldOut.status == 0 else { return }
+        let rows = try String(contentsOfFile: folder + "/held-out/metrics.csv", encoding: .utf8).split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
+        let zs = try #require(rows[0].firstIndex(of: "zeroshot_top1")), r10 = try #require(rows[0].firstIndex(of: "retrieval_i2t_r10"))
+        let evaluated = rows.dropFirst().filter { !(Double($0[zs])?.isNaN ?? true) }.map { $0[0] }
+        #expect(evaluated == ["0", "10", "20", "30"], "rows with an evaluation: \(evaluated)")
+        let last = rows.last!
+        #expect((Double(last[zs]) ?? 0) > 0.2 && (Double(last[r10]) ?? 0) > 0.1, "held-out zero-shot \(last[zs]), R@10 \(last[r10]) (chance 0.1, 0.025)")
+        #expect(heldOut.out.contains("zeroshot_top1") && heldOut.out.contains("[0.100]"), "\(heldOut.out)")
+        let orphan = try runClip(["train", "--model", "nano", "--data", data, "--zero-shot", folder + "/val/classes.json", "--out", folder + "/orphan"])
+        #expect(orphan.status != 0 && orphan.err.contains("--zero-shot") && orphan.err.contains("--eval-data"), "\(orphan.err)")
     }
 }
