@@ -173,10 +173,11 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
                     let reason: SkipReason = bad.reason.contains("caption") ? .badCaption : .unreadable
                     try skip(BadSampleError(reason: reason, location: "\(path), line \(bad.line)", problem: bad.reason))
                 case .sample(let sample):
-                    let file = table.resolve(imagePath: sample.imagePath)
+                    // The table has resolved the path already (beside the CSV or from the working directory).
+                    let file = sample.imagePath
                     guard FileManager.default.fileExists(atPath: file) else {
                         try skip(BadSampleError(reason: .missingImage, location: "\(path), line \(sample.line)",
-                                                problem: "the image \(sample.imagePath) does not exist (looked for \(file))"))
+                                                problem: "the image \(file) does not exist"))
                         continue
                     }
                     candidates.append((.file(file), sample.caption, nil))
@@ -298,26 +299,14 @@ public final class RealImageTextData: ImageTextDataset, @unchecked Sendable {
             text = caption
         } else {
             guard let decoded = String(validating: bytes, as: UTF8.self) else {
-                let at = Self.firstInvalidUTF8(bytes)
-                return .failure(CaptionProblem(text: "the caption is not valid UTF-8 (at byte \(at))", missing: false))
+                let at = CSVTable.firstInvalidUTF8(bytes) ?? 0
+                return .failure(CaptionProblem(
+                    text: "the caption is not valid UTF-8 (byte \(CSVTable.hex(bytes[min(at, bytes.count - 1)])) at offset \(at))", missing: false))
             }
             text = decoded
         }
         text = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if text.isEmpty { return .failure(CaptionProblem(text: "the caption is empty", missing: false)) }
         return .success(text)
-    }
-
-    /// Where the first byte that does not start a well-formed UTF-8 sequence is (for messages).
-    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            let length = b < 0x80 ? 1 : (0xC2...0xDF).contains(b) ? 2 : (0xE0...0xEF).contains(b) ? 3 : (0xF0...0xF4).contains(b) ? 4 : 0
-            if length == 0 || i + length > bytes.count { return i }
-            for j in 1..<length where bytes[i + j] & 0xC0 != 0x80 { return i }
-            i += length
-        }
-        return i
     }
 }
