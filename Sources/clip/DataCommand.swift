@@ -5,11 +5,12 @@ import Foundation
 /// `clip data …`: look at the data.
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Inspect and export datasets.", subcommands: [Preview.self, Export.self])
+        commandName: "data", abstract: "Inspect, export and import datasets.", subcommands: [Preview.self, Export.self, Import.self])
 
     struct Preview: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a PNG contact sheet of samples with their captions.")
 
+        @Option(help: "shapes (the synthetic world), wds:PATTERN or csv:FILE (real image–caption data).") var data = "shapes"
         @Option(help: "Seed of the synthetic data.") var dataSeed: UInt64 = 0
         @Option(help: "Number of samples.") var count = 24
         @Option(help: "First sample index.") var start = 0
@@ -27,8 +28,25 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed, count: start + count))
-            let sheet = ContactSheet.render(world: world, indices: Array(start..<(start + count)), imageSize: imageSize, scale: scale, columns: columns)
+            let sheet: RGBImage
+            if data == "shapes" {
+                let world = ShapesWorld(ShapesWorld.Configuration(seed: dataSeed, count: start + count))
+                sheet = ContactSheet.render(world: world, indices: Array(start..<(start + count)), imageSize: imageSize, scale: scale, columns: columns)
+            } else {
+                // Real data: the evaluation transform's view of each picture, with its caption.
+                let source: RealDataSource
+                if data.hasPrefix("wds:") { source = .webDataset(pattern: String(data.dropFirst(4))) }
+                else if data.hasPrefix("csv:") { source = .csv(path: String(data.dropFirst(4)), options: CSVOptions()) }
+                else { throw ValidationError("--data: expected shapes, wds:PATTERN or csv:FILE, got '\(data)'") }
+                let set = try RealImageTextData(source)
+                guard start < set.count else { throw ValidationError("--start \(start): the data has only \(set.count) samples") }
+                var planes = [Float](repeating: 0, count: 3 * imageSize * imageSize)
+                let cells = try (start..<min(set.count, start + count)).map { i -> (image: RGBImage, caption: String, flag: String?) in
+                    try planes.withUnsafeMutableBufferPointer { try set.loadImage(i, size: imageSize, into: $0.baseAddress!) }
+                    return (RGBImage(planes: planes, width: imageSize, height: imageSize), "\(i): \(set.caption(i))", nil)
+                }
+                sheet = ContactSheet.render(cells: cells, scale: scale, columns: columns)
+            }
             try PNGWriter.write(sheet, to: out)
             print("wrote \(out) (\(sheet.width)×\(sheet.height), samples \(start)…\(start + count - 1))")
         }

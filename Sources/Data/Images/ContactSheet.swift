@@ -12,10 +12,23 @@ public enum ContactSheet {
     public static func render(
         world: ShapesWorld, indices: [Int], imageSize: Int, scale: Int, columns: Int, textScale: Int? = nil
     ) -> RGBImage {
+        precondition(imageSize > 0, "ContactSheet.render: imageSize must be > 0")
+        let cells = indices.map { index -> (image: RGBImage, caption: String, flag: String?) in
+            (world.renderImage(world.scene(index), size: imageSize), "\(index): \(world.caption(index))",
+             world.isMismatched(index) ? "[mismatched caption]" : nil)
+        }
+        return render(cells: cells, scale: scale, columns: columns, textScale: textScale)
+    }
+
+    /// A sheet of `cells` laid out like `render(world:…)`: each image (all of one size) enlarged
+    /// `scale` times in a frame, its caption word-wrapped underneath and its flag, if any, in red.
+    public static func render(
+        cells input: [(image: RGBImage, caption: String, flag: String?)], scale: Int, columns: Int, textScale: Int? = nil
+    ) -> RGBImage {
+        let imageSize = input.first?.image.width ?? 1
         let tile = imageSize * scale
         let textScale = textScale ?? (tile >= 200 ? 2 : 1)
-        precondition(imageSize > 0 && scale > 0 && columns > 0 && textScale > 0,
-                     "ContactSheet.render: imageSize, scale, columns and textScale must be > 0")
+        precondition(scale > 0 && columns > 0 && textScale > 0, "ContactSheet.render: scale, columns and textScale must be > 0")
         let margin = 12, gap = 16, textGap = 6
         let charsPerLine = max(8, tile / (BitmapFont.advance * textScale))
         let lineHeight = BitmapFont.lineHeight * textScale
@@ -25,12 +38,11 @@ public enum ContactSheet {
             var lines: [String]
             var mismatched: Bool
         }
-        let cells = indices.map { index -> Cell in
-            let image = world.renderImage(world.scene(index), size: imageSize)
-            let mismatched = world.isMismatched(index)
-            var lines = BitmapFont.wrap("\(index): \(world.caption(index))", columns: charsPerLine)
-            if mismatched { lines.append("[mismatched caption]") }
-            return Cell(image: image, lines: lines, mismatched: mismatched)
+        let cells = input.map { item -> Cell in
+            precondition(item.image.width == imageSize && item.image.height == imageSize, "ContactSheet.render: images must all be \(imageSize)×\(imageSize)")
+            var lines = BitmapFont.wrap(item.caption, columns: charsPerLine)
+            if let flag = item.flag { lines.append(flag) }
+            return Cell(image: item.image, lines: lines, mismatched: item.flag != nil)
         }
         let rowCount = (cells.count + columns - 1) / columns
         let usedColumns = min(columns, max(cells.count, 1))
