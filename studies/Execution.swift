@@ -12,7 +12,9 @@ import Workbench
 
 /// The key paths a study may set, and what they mean.
 let settingKeys: [String: String] = [
-    "model": "model preset (nano, tiny, small)", "data": "shapes:<scale> or shapes:<count>, or @KEY for the value of KEY",
+    "model": "model preset (nano, tiny, small)", "data": "shapes:<scale> or shapes:<count>, wds:PATTERN or csv:FILE (real data), or @KEY for the value of KEY",
+    "evalData": "wds:PATTERN or csv:FILE: a held-out real set evaluated instead of the shapes world's tasks",
+    "zeroShotClasses": "a classes.json for zero-shot top-1 over evalData's .cls labels",
     "dataSmall": "the data a level's @dataSmall stands for", "dataLarge": "the data a level's @dataLarge stands for", "dataSeed": "data seed",
     "epochs": "epochs", "batchSize": "global batch", "lr": "peak learning rate", "lrMin": "cosine floor", "wd": "weight decay",
     "sampleBudget": "samples a run sees: when > 0 the data is shapes:<sampleBudget ÷ epochs>",
@@ -134,6 +136,8 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
     if let v = try int("evalExamples") { c.evalExamplesPerClass = v }
     if let v = try int("retrievalSize") { c.retrievalCount = v }
     if let v = try int("evalEvery") { c.evalEvery = v }
+    if let v = try string("evalData") { c.evalData = v }
+    if let v = try string("zeroShotClasses") { c.zeroShotClasses = v }
     let scale = c.data.hasPrefix("shapes:") ? String(c.data.dropFirst("shapes:".count)) : nil
     let presetName = try string("objective.preset") ?? "openclip"
     guard var o = ObjectiveConfiguration.preset(presetName, dataScale: scale) else {
@@ -158,9 +162,15 @@ func trainingConfiguration(_ unresolved: Settings, directory: String) throws -> 
     if let v = try choice("visionPositional", VisionPositional.self), v != .learned { c.visionPositional = v }
     if let n = try int("finetune.epochs"), n > 0 {
         let data = try string("finetune.data") ?? c.data
-        guard case .shapes(let count, _) = try? DataSource(data) else { throw SettingsError(key: "finetune.data", reason: "expected shapes:N, got \(data)") }
-        let steps = n * (count / c.batchSize)
-        let warmup = try int("finetune.warmup") ?? Int(((try double("finetune.warmupFraction") ?? 0.1) * Double(steps)).rounded())
+        let warmup: Int
+        if let w = try int("finetune.warmup") {
+            warmup = w  // real data: the pair count is known only once the data is read, so the study gives the steps
+        } else {
+            guard case .shapes(let count, _) = try? DataSource(data) else {
+                throw SettingsError(key: "finetune.data", reason: "expected shapes:N (or set finetune.warmup in steps for real data), got \(data)")
+            }
+            warmup = Int(((try double("finetune.warmupFraction") ?? 0.1) * Double(n * (count / c.batchSize))).rounded())
+        }
         var f = FinetuneStage(epochs: n, learningRate: try double("finetune.lr") ?? c.learningRate * (try double("finetune.lrFactor") ?? 0.1), warmupSteps: warmup)
         f.data = try string("finetune.data")
         f.imageReduction = try string("finetune.imageReduction").flatMap { $0 == "none" ? nil : $0 }

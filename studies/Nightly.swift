@@ -58,6 +58,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         }
         let (runJobs, note) = d.jobs(requested: jobs)
         if let note { print(note) }
+        try d.prepare?(preset)
         let results = try runner.run(preset: preset, seeds: 1, jobs: runJobs, executor: studyExecutor(defaultRanks: 1, threads: threads, jobs: runJobs))
         let out = StudyOutput(directory: "\(cacheRoot)/\(stamp)/\(d.study.name)-summary")
         try out.write(results, variants: d.study.variants)

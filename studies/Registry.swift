@@ -16,6 +16,9 @@ struct StudyDefinition: Sendable {
     /// Before the figures: CSV files and tables derived from the output directory's CSV files
     /// (runs.csv, summary.csv, and what `collect` kept). Returns the files written.
     var derive: (@Sendable (_ output: String) throws -> [String])? = nil
+    /// Before any run (not for `--plan` or `--render-only`): makes what the runs need that the study
+    /// can make itself, such as imported real data, or throws saying what is missing.
+    var prepare: (@Sendable (_ preset: StudyPreset) throws -> Void)? = nil
     /// Whether the study's results are timings: its runs then go one at a time whatever `--jobs`
     /// says, since runs side by side share the cores and skew every time they measure.
     var timesRuns = false
@@ -29,7 +32,7 @@ struct StudyDefinition: Sendable {
 
 let registry: [StudyDefinition] = [
     innerLRScheduleStudy, temperatureAblation, fastclipVsOpenclip, gradientReductionStudy, optimizersStudy, fccoRegime, inverseScaling, tokenReductionStrategies,
-    finetuneMasking, clipUpStudy,
+    finetuneMasking, clipUpStudy, realDataStudy,
 ]
 
 /// A figure of `metric` (mean ± sd over seeds) against epochs, one line per variant: a tic per

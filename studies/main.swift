@@ -105,6 +105,7 @@ struct StudyCommand: ParsableCommand {
             if let note { print(note) }
             let executor = studyExecutor(defaultRanks: ranks, threads: threads, jobs: runJobs)
             let plan = d.study.expand(preset: StudyPreset(rawValue: preset)!, seeds: seeds, codeVersion: runner.codeVersion)
+            try d.prepare?(StudyPreset(rawValue: preset)!)
             let results = try runner.run(preset: StudyPreset(rawValue: preset)!, seeds: seeds, jobs: runJobs, executor: executor)
             try output.write(results, variants: d.study.variants)
             let runs = plan.map { (run: $0, directory: runner.directory(of: $0)) }

@@ -20,6 +20,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Evaluate on your own data instead: wds:PATTERN or csv:FILE (as clip train's --data).") var data: String?
     @Option(help: "With --data: a classes.json of class names and prompt templates for zero-shot top-1.") var zeroShot: String?
     @Option(help: "With --data: unusable samples are left out and counted (skip) or stop the evaluation (fail).") var badSample = "skip"
+    @Option(help: "Also write the metrics, their chance levels and the pair count to this JSON file (for scripts).") var json: String?
 
     func validate() throws {
         if zeroShot != nil && data == nil { throw ValidationError("--zero-shot needs --data (the shapes world has its own zero-shot tasks)") }
@@ -46,8 +47,15 @@ struct Eval: ParsableCommand {
             }
             let classes = try zeroShot.map { try ZeroShotClasses.load(path: $0) }
             let m = try RealDataEvaluation.run(model: model, tokenizer: tokenizer, data: set, retrievalCount: retrievalSize, classes: classes)
-            print(MetricsReport.table(m, title: "metrics of \(checkpoint) on \(data) (\(set.count) pairs; chance in brackets)",
-                                      chance: RealDataEvaluation.chanceLevels(retrievalCount: min(retrievalSize, set.count), classes: classes?.classes.count)))
+            let chance = RealDataEvaluation.chanceLevels(retrievalCount: min(retrievalSize, set.count), classes: classes?.classes.count)
+            print(MetricsReport.table(m, title: "metrics of \(checkpoint) on \(data) (\(set.count) pairs; chance in brackets)", chance: chance))
+            if let json {
+                let report: [String: Any] = ["checkpoint": checkpoint, "data": data, "pairs": set.count, "metrics": m, "chance": chance]
+                let bytes = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+                let temporary = json + ".partial"
+                try bytes.write(to: URL(fileURLWithPath: temporary))
+                guard rename(temporary, json) == 0 else { throw ValidationError("--json: cannot write \(json) (\(String(cString: strerror(errno))))") }
+            }
             return
         }
         let recorded = try SafetensorsFile(path: checkpoint).metadata["data_seed"].flatMap { UInt64($0) }

@@ -3,6 +3,7 @@
 
 import Compute
 import Data
+import Foundation
 import Testing
 
 /// The error `pattern` raises.
@@ -50,6 +51,24 @@ struct ShardPatternTests {
         #expect(patternError("{1..999999}::{a,b}")?.problem == "expands to more than 1000000 names")
         #expect(patternError("{0..9999999999}{0..9999999999}")?.problem == "expands to more than 1000000 names")
         #expect(try ShardPattern("{1..1000}{1..1000}").shards.count == 1_000_000)
+    }
+
+    @Test("Globs in the file part list the folder's matches in byte order; no match or a folder glob is an error")
+    func globs() throws {
+        let folder = NSTemporaryDirectory() + "shard-glob-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["train-000010.tar", "train-000002.tar", "val-000000.tar", ".train-hidden.tar", "train-notes.txt", "Train-000001.tar"] {
+            FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data())
+        }
+        #expect(try ShardPattern("\(folder)/train-*.tar").shards == ["\(folder)/train-000002.tar", "\(folder)/train-000010.tar"])
+        #expect(try ShardPattern("\(folder)/[Tt]rain-00000?.tar").shards == ["\(folder)/Train-000001.tar", "\(folder)/train-000002.tar"])
+        // Braces first, then globs; '::' lists and plain names mix with them.
+        #expect(try ShardPattern("\(folder)/{train,val}-*.tar::\(folder)/x.tar").shards
+                == ["\(folder)/train-000002.tar", "\(folder)/train-000010.tar", "\(folder)/val-000000.tar", "\(folder)/x.tar"])
+        #expect(patternError("\(folder)/test-*.tar")?.problem == "no file in \"\(folder)\" matches \"test-*.tar\"")
+        #expect(patternError("\(folder)/*/train-*.tar")?.problem.contains("only the file part") == true)
+        #expect(patternError("/nonexistent-folder/train-*.tar")?.problem.contains("cannot list the folder \"/nonexistent-folder\"") == true)
     }
 
     @Test("Shards per rank: shard i to rank i mod worldSize; fewer shards than ranks is an error")

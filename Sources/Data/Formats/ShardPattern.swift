@@ -1,5 +1,11 @@
-// Shard lists from WebDataset patterns ("train-{000000..000999}.tar"), and the share of them that
-// each rank of a distributed run reads.
+// Shard lists from WebDataset patterns ("train-{000000..000999}.tar", or a shell glob such as
+// "train-*.tar"), and the share of them that each rank of a distributed run reads.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A bad shard pattern, or shards that cannot be shared among the ranks: names the pattern and the
 /// problem.
@@ -27,6 +33,9 @@ public struct ShardPatternError: Error, CustomStringConvertible, Sendable, Equat
 /// - `{a,b,c}`: each alternative in turn; alternatives may be empty and may hold brace groups.
 /// - Several groups multiply, the leftmost varying slowest: `{a,b}{1..2}` → a1, a2, b1, b2.
 /// - `p1::p2`: the names of p1, then those of p2.
+/// - A name whose file part holds `*`, `?` or `[` (after brace expansion) stands for the files of
+///   its folder that match it as a shell glob (fnmatch), in byte order of their names; a glob that
+///   matches no file is an error. Only the file part may be a glob, not the folders.
 /// - At most `maximumNames` names in all; a group needs a range or at least one comma.
 public struct ShardPattern: Sendable, Hashable {
     /// The most names a pattern may expand to.
@@ -58,7 +67,19 @@ public struct ShardPattern: Sendable, Hashable {
         }
         var shards: [String] = []
         shards.reserveCapacity(total)
-        for sequence in parts { shards += ShardPattern.expand(sequence) }
+        for sequence in parts {
+            for name in ShardPattern.expand(sequence) {
+                let filePart = name.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
+                if filePart.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+                    shards += try ShardPattern.glob(name, pattern: pattern)
+                } else {
+                    shards.append(name)
+                }
+            }
+        }
+        guard shards.count <= ShardPattern.maximumNames else {
+            throw ShardPatternError(pattern: pattern, problem: "expands to more than \(ShardPattern.maximumNames) names")
+        }
         self.shards = shards
     }
 
@@ -83,6 +104,33 @@ public struct ShardPattern: Sendable, Hashable {
         case text(String)
         case alternatives([[Node]])
         case range(low: Int, high: Int, width: Int)
+    }
+
+    /// The files that the glob `name` (a folder, then a file-name glob) matches, sorted.
+    static func glob(_ name: String, pattern: String) throws(ShardPatternError) -> [String] {
+        let slash = name.lastIndex(of: "/")
+        let folder = slash.map { String(name[..<$0]) } ?? ""
+        let file = slash.map { String(name[name.index(after: $0)...]) } ?? name
+        if folder.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+            throw ShardPatternError(pattern: pattern, problem: "only the file part of \"\(name)\" may be a glob, not its folders")
+        }
+        let listed = slash == nil ? "." : (folder.isEmpty ? "/" : folder)
+        guard let dir = opendir(listed) else {
+            throw ShardPatternError(pattern: pattern, problem: "cannot list the folder \"\(listed)\" for the glob \"\(file)\" (\(String(cString: strerror(errno))))")
+        }
+        defer { closedir(dir) }
+        var matches: [String] = []
+        while let entry = readdir(dir) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if entryName.hasPrefix(".") && !file.hasPrefix(".") { continue }
+            if fnmatch(file, entryName, 0) == 0 { matches.append(entryName) }
+        }
+        guard !matches.isEmpty else {
+            throw ShardPatternError(pattern: pattern, problem: "no file in \"\(listed)\" matches \"\(file)\"")
+        }
+        return matches.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.map { slash == nil ? $0 : "\(folder)/\($0)" }
     }
 
     /// The "::"-separated pieces.
