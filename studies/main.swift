@@ -143,19 +143,20 @@ struct StudyCommand: ParsableCommand {
         print(
             "study \(study.name) (\(preset.rawValue)): \(runs.count) runs, \(study.variants.count) variants × \(runs.count / study.variants.count) seeds, "
                 + "\(cached) already in \(cache)/\(study.cacheGroup)" + (study.cacheGroup == study.name ? "" : " (shared with the other studies of that group)"))
-        var samples = 0
+        var samples = 0, realDataRuns = 0
         for run in runs {
             let c = try trainingConfiguration(run.settings, directory: "-")
-            guard case .shapes(let count, _) = try DataSource(c.data) else { continue }
-            samples += c.epochs * (count / c.batchSize) * c.batchSize
+            // Real data: the pair count is known once the shards are read, so steps are not counted here.
+            let count: Int? = if case .shapes(let n, _) = try DataSource(c.data) { n } else { nil }
+            if let count { samples += c.epochs * (count / c.batchSize) * c.batchSize } else { realDataRuns += 1 }
             guard run.seed == 0 else { continue }
-            let steps = c.epochs * (count / c.batchSize)
-            print("  \(run.variant): model \(c.model), data \(c.data), \(c.epochs) epochs × batch \(c.batchSize) = \(steps) steps, warm-up \(c.warmupSteps), "
+            let steps = count.map { "\(c.epochs * ($0 / c.batchSize)) steps" } ?? "(steps: the data's pairs ÷ \(c.batchSize) per epoch)"
+            print("  \(run.variant): model \(c.model), data \(c.data), \(c.epochs) epochs × batch \(c.batchSize) = \(steps), warm-up \(c.warmupSteps), "
                   + "lr \(c.learningRate), wd \(c.weightDecay), \(c.optimizer.rawValue) β \(c.beta1)/\(c.beta2), \(c.objective.summary)"
                   + (c.objective.loss.usesSampleState ? ", E \(c.objective.gammaDecayEpochs.map(String.init) ?? "epochs/2")" : "")
                   + (clipaArguments(c).isEmpty ? "" : ", stages and mixtures: " + clipaArguments(c).joined(separator: " ")))
         }
-        print("  \(samples) training samples in all")
+        print("  \(samples) training samples in all" + (realDataRuns > 0 ? ", plus \(realDataRuns) runs on real data (counted when their data is read)" : ""))
     }
 
     /// <figures>/<study> for the smoke and quick presets, <figures>/<study>/paper for the paper preset.
