@@ -290,6 +290,10 @@ func runClip(_ arguments: [String], what: String, output: String? = nil) throws 
     try p.run()
     p.waitUntilExit()
     try log?.close()
+    if p.terminationStatus == Preemption.exitStatus {
+        throw RunStopped(message: "clip \(arguments.first ?? "") stopped on request after a checkpoint (status \(Preemption.exitStatus))"
+                         + (output.map { "; its output is in \($0)" } ?? ""))
+    }
     guard p.terminationStatus == 0 else {
         throw SettingsError(key: what, reason: "clip \(arguments.first ?? "") exited with \(p.terminationStatus)" + (output.map { "; its output is in \($0)" } ?? ""))
     }
@@ -298,15 +302,25 @@ func runClip(_ arguments: [String], what: String, output: String? = nil) throws 
 /// Runs in this process (one rank).
 func inProcessExecutor(threads: Int?) -> RunExecutor {
     { run, directory in
-        var c = try trainingConfiguration(run.settings, directory: directory)
-        if let t = threads { c.threads = t }
-        if c.finetune != nil {
-            // CLIPA's two stages; a run stopped between them continues where it stopped.
-            let resume = FileManager.default.fileExists(atPath: directory + "/config.json")
-            _ = try StagedTraining.run(c, resume: resume, announce: { print($0); fflush(nil) })
-        } else {
-            _ = try Trainer(c).run()
+        do { try trainInProcess(run, directory: directory, threads: threads) } catch TrainingError.stopped(let reason, let step, let checkpoint) {
+            throw RunStopped(message: "stopped at step \(step) (\(reason)) after writing \(checkpoint)")
         }
+    }
+}
+
+/// One run of `inProcessExecutor`.
+func trainInProcess(_ run: PlannedRun, directory: String, threads: Int?) throws {
+    var c = try trainingConfiguration(run.settings, directory: directory)
+    if let t = threads { c.threads = t }
+    if c.finetune != nil {
+        // CLIPA's two stages; a run stopped between them continues where it stopped.
+        let resume = FileManager.default.fileExists(atPath: directory + "/config.json")
+        _ = try StagedTraining.run(c, resume: resume, announce: { print($0); fflush(nil) })
+    } else {
+        // A run stopped part-way (killed, preempted) continues from its last checkpoint.
+        let latest = TrainingState.latestCheckpoint(runDirectory: directory)
+        if let latest { print("resuming from \(latest.path)") }
+        _ = try Trainer(c, resume: latest != nil).run()
     }
 }
 
@@ -315,9 +329,10 @@ func inProcessExecutor(threads: Int?) -> RunExecutor {
 func clipExecutor(ranks: Int, threads: Int, output: String? = nil) -> RunExecutor {
     { run, directory in
         let c = try trainingConfiguration(run.settings, directory: directory)
-        if c.finetune != nil && FileManager.default.fileExists(atPath: directory + "/config.json") {
-            // A staged run stopped part-way (as the in-process executor does): it continues in the
-            // stage it stopped, from that stage's last checkpoint, with its recorded configuration.
+        let stagedPartway = c.finetune != nil && FileManager.default.fileExists(atPath: directory + "/config.json")
+        if stagedPartway || (c.finetune == nil && TrainingState.latestCheckpoint(runDirectory: directory) != nil) {
+            // A run stopped part-way (as the in-process executor does): it continues (in the stage
+            // it stopped) from its last checkpoint, with its recorded configuration.
             let args = ["train", "--resume", directory, "--ranks", "\(ranks)", "--threads", "\(threads * ranks)"]
             try runClip(args, what: ranks > 1 ? "ranks" : "jobs", output: output)
             return

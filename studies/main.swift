@@ -52,6 +52,16 @@ struct StudyCommand: ParsableCommand {
     }
 
     func run() throws {
+        // SIGTERM / SIGINT: the run under way checkpoints at its next step and the study stops
+        // (status 75); the same command started again reuses finished runs and resumes that one.
+        Preemption.install()
+        do { try runStudy() } catch let stopped as RunStopped {
+            FileHandle.standardError.write(Data("\(stopped.message)\nthe study stopped on request; finished runs stay cached: run the same command again to continue\n".utf8))
+            throw ExitCode(Preemption.exitStatus)
+        }
+    }
+
+    func runStudy() throws {
         _ = clipExecutable  // found now, before a rebuild could replace either executable
         if name == "list" {
             for d in registry {

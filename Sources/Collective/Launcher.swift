@@ -30,9 +30,12 @@ public struct MPILaunch: Sendable, Equatable {
     /// - `-x OPENBLAS_NUM_THREADS=t` and `-x CLIPLAB_THREADS=t` (threads per rank);
     /// - `-x OMPI_MCA_btl_vader_single_copy_mechanism=none` (containers without CAP_SYS_PTRACE
     ///   fail the single-copy path with "Read -1, expected …");
+    /// - `--mca odls_base_sigkill_timeout 10`: on SIGTERM (a preemption) mpirun passes it to the
+    ///   ranks and kills them this many seconds later (Open MPI's default is 1), time for them to
+    ///   reach a step boundary and write their checkpoint; a dying rank still ends the job within it;
     /// - `--allow-run-as-root` only when root; `--hostfile F` when given.
     public func arguments(program: String, programArguments: [String]) -> [String] {
-        var a = ["-np", "\(ranks)", "--bind-to", "none"]
+        var a = ["-np", "\(ranks)", "--bind-to", "none", "--mca", "odls_base_sigkill_timeout", "10"]
         if hostfile == nil { a.append("--oversubscribe") }
         if asRoot { a.append("--allow-run-as-root") }
         if let h = hostfile { a += ["--hostfile", h] }

@@ -18,7 +18,14 @@ public final class MetricsCSV {
     /// `syncEveryRow` (the default) makes each row durable as it is appended; a per-step file
     /// turns it off and calls `synchronize()` once per epoch instead (rows still reach the file at
     /// once, so a crashed process loses none; only a crashed machine could).
-    public init(path: String, columns: [String], keepingRowsThroughEpoch keep: Int? = nil, syncEveryRow: Bool = true) throws {
+    public convenience init(path: String, columns: [String], keepingRowsThroughEpoch keep: Int? = nil, syncEveryRow: Bool = true) throws {
+        try self.init(path: path, columns: columns, keepingRowsThrough: keep.map { ("epoch", $0) }, syncEveryRow: syncEveryRow)
+    }
+
+    /// As above, keeping the rows whose `column` is at most `value` (steps.csv keeps its rows
+    /// through the global step a run resumes from). The kept rows replace the file atomically
+    /// (temporary file, fsync, rename), so a crash while resuming loses nothing.
+    public init(path: String, columns: [String], keepingRowsThrough keep: (column: String, value: Int)?, syncEveryRow: Bool = true) throws {
         self.syncEveryRow = syncEveryRow
         precondition(Set(columns).count == columns.count, "MetricsCSV: duplicate column names in \(columns)")
         self.path = path
@@ -29,16 +36,18 @@ public final class MetricsCSV {
                 throw TrainingError.io(path: path, reason: "cannot read the metrics of the run being resumed")
             }
             let lines = old.split(separator: "\n", omittingEmptySubsequences: true)
-            guard let head = lines.first, head == columns.joined(separator: ","), let epochColumn = columns.firstIndex(of: "epoch") else {
+            guard let head = lines.first, head == columns.joined(separator: ","), let keyColumn = columns.firstIndex(of: keep.column) else {
                 throw TrainingError.io(path: path, reason: "its header differs from this version's columns; cannot resume into it")
             }
             for line in lines.dropFirst() {
                 let cells = line.split(separator: ",", omittingEmptySubsequences: false)
-                if cells.count == columns.count, let e = Double(cells[epochColumn]), e <= Double(keep) { text += line + "\n" }
+                if cells.count == columns.count, let e = Double(cells[keyColumn]), e <= Double(keep.value) { text += line + "\n" }
             }
         }
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-            throw TrainingError.io(path: path, reason: "cannot create the metrics file")
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw TrainingError.io(path: path, reason: "cannot write the metrics file (\(error.localizedDescription))")
         }
         guard let h = FileHandle(forWritingAtPath: path) else {
             throw TrainingError.io(path: path, reason: "cannot open the metrics file for writing")
@@ -98,12 +107,17 @@ public enum TrainingError: Error, CustomStringConvertible {
     case io(path: String, reason: String)
     case invalid(option: String, reason: String)
     case diverged(step: Int, reason: String)
+    /// The run stopped on request (SIGTERM or SIGINT, `--time-limit`, `--stop-after-epochs`) after
+    /// writing `checkpoint`; `clip train --resume` continues it exactly. `clip train` exits with
+    /// `Preemption.exitStatus` for it.
+    case stopped(reason: String, step: Int, checkpoint: String)
 
     public var description: String {
         switch self {
         case .io(let p, let r): "\(p): \(r)"
         case .invalid(let o, let r): "\(o): \(r)"
         case .diverged(let s, let r): "training diverged at step \(s): \(r)"
+        case .stopped(let r, let s, let c): "stopped at step \(s) (\(r)) after writing \(c)"
         }
     }
 }

@@ -77,6 +77,13 @@ public struct MixtureReport {
         return out
     }
 
+    /// The epoch's running sums and step count so far (what a step checkpoint stores so a
+    /// resumed epoch's means equal an unbroken one's).
+    public var accumulated: (sums: [String: Double], steps: Int) {
+        get { (sums, steps) }
+        set { (sums, steps) = newValue }
+    }
+
     /// NaN for every metrics.csv column (the row before training).
     public var emptyRow: [String: Double] { Dictionary(uniqueKeysWithValues: metricColumns.map { ($0, Double.nan) }) }
 

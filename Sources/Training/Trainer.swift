@@ -85,6 +85,11 @@ public final class Trainer {
     /// Where `run()` starts: 0, or the epoch and step of the checkpoint resumed from.
     public private(set) var startEpoch = 0
     var startStep = 0
+    /// Resumed from a step checkpoint: the steps of epoch `startEpoch` already done, and that
+    /// epoch's running sums (`EpochSums.encoded`); nil otherwise.
+    var resumedInsideEpoch: (steps: Int, sums: EpochSums)?
+    /// Whether `run()` continues a checkpoint.
+    var resumed = false
 
     /// Names of the evaluation metrics, in the order of metrics.csv.
     public static let evalMetricNames: [String] = {
@@ -142,10 +147,11 @@ public final class Trainer {
         if communicator.isRoot {
             try FileManager.default.createDirectory(atPath: config.output + "/checkpoints", withIntermediateDirectories: true)
         }
-        var resumeFrom: (epoch: Int, path: String)?
+        var resumeFrom: TrainingState.Resumable?
         if resume {
             guard let latest = TrainingState.latestCheckpoint(runDirectory: config.output) else {
-                throw TrainingError.invalid(option: "--resume", reason: "\(config.output)/checkpoints holds no epoch_N.safetensors with its epoch_N.state.safetensors")
+                throw TrainingError.invalid(
+                    option: "--resume", reason: "\(config.output)/checkpoints holds no epoch_N.safetensors or step_S.safetensors with its .state.safetensors file")
             }
             resumeFrom = latest
         }
@@ -291,6 +297,14 @@ public final class Trainer {
             split?.synchronizeSampleStates()
             startEpoch = restored.epoch
             startStep = restored.step
+            resumed = true
+            if from.insideEpoch {
+                guard let done = restored.resume["epoch_step"].flatMap({ Int($0) }), done > 0,
+                      let sums = EpochSums(encoded: restored.resume["sums"] ?? "") else {
+                    throw TrainingError.io(path: TrainingState.path(forCheckpoint: from.path), reason: "a step checkpoint without resume.epoch_step and resume.sums")
+                }
+                resumedInsideEpoch = (done, sums)
+            }
         } else {
             if let source = config.initFrom, config.initOptimizerState == true {
                 optimizer.restore(step: try TrainingState.carryMoments(fromCheckpoint: source, into: model.store))
@@ -548,18 +562,26 @@ public final class Trainer {
     }
 
     private func runAtPrecision() throws -> TrainingSummary {
-        let resumed = startEpoch > 0
         let root = communicator.isRoot
+        let invocationStart = Date()
+        if let inside = resumedInsideEpoch {
+            guard startStep == startEpoch * loader.stepsPerEpoch + inside.steps, inside.steps < loader.stepsPerEpoch else {
+                throw TrainingError.io(
+                    path: config.output + "/checkpoints", reason: "the step checkpoint of global step \(startStep) says \(inside.steps) steps into epoch \(startEpoch + 1), "
+                        + "which does not fit \(loader.stepsPerEpoch) steps an epoch")
+            }
+        }
         // Rank 0 alone writes files and evaluates; the other ranks train.
         let metricColumns = Self.metricColumns + (mixtureReport?.metricColumns ?? []) + (realData == nil ? [] : RealDataSummary.metricColumns)
             + (heldOut == nil ? [] : ["zeroshot_top1"])
         let stepColumns = Self.stepColumns + (mixtureReport?.stepColumns ?? [])
         let metrics = root ? try MetricsCSV(path: config.output + "/metrics.csv", columns: metricColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil) : nil
         let steps = root
-            ? try MetricsCSV(path: config.output + "/steps.csv", columns: stepColumns, keepingRowsThroughEpoch: resumed ? startEpoch : nil, syncEveryRow: false)
+            ? try MetricsCSV(path: config.output + "/steps.csv", columns: stepColumns, keepingRowsThrough: resumed ? ("step", startStep) : nil, syncEveryRow: false)
             : nil
         let gammaSchedule = objective.innerLRSchedule
-        log.say((resumed ? "ClipLab train, resumed after epoch \(startEpoch): " : "ClipLab train: ")
+        let resumedAt = resumedInsideEpoch.map { "step \(startStep) (\($0.steps) of epoch \(startEpoch + 1)'s \(loader.stepsPerEpoch))" } ?? "epoch \(startEpoch)"
+        log.say((resumed ? "ClipLab train, resumed after \(resumedAt): " : "ClipLab train: ")
             + "\(config.modelArchitecture.map { "\($0.name) (--model-config)" } ?? config.model) (\(model.store.layout.parameterCount) parameters) on \(config.data) "
             + "(\(data.count) pairs), batch \(config.batchSize), \(config.epochs) epochs × \(loader.stepsPerEpoch) steps, "
             + "\(config.threads) thread(s)" + (config.threads > 1 ? " (\(threadMode.rawValue))" : "") + (communicator.size > 1 ? " per rank × \(communicator.size) ranks (\(communicator.summary), "
@@ -578,17 +600,20 @@ public final class Trainer {
             let order = loader.order(epoch: epoch)
             let gamma = config.objective.loss.usesSampleState ? gammaSchedule.gamma(epoch: epoch) : Double.nan
             let progress = root ? ProgressLine(total: loader.stepsPerEpoch, label: "epoch \(epoch + 1)/\(config.epochs)") : nil
-            var sums = (loss: 0.0, surrogate: 0.0, batch: 0.0)
-            var timing: [String: Double] = [:]
+            // A run resumed inside this epoch starts after the steps done, with their sums.
+            let continued = epoch == startEpoch ? resumedInsideEpoch : nil
+            var sums = continued?.sums ?? EpochSums()
+            if let m = sums.mixture { mixtureReport?.accumulated = m }
             var last = StepRecord(stats: ObjectiveStepStatistics(), lr: 0, lrTau: 0, timing: [:])
             let epochStart = Date()
-            for s in 0..<loader.stepsPerEpoch {
+            var stopAtEpochEnd: String?
+            for s in (continued?.steps ?? 0)..<loader.stepsPerEpoch {
                 let r = try step(loader.batch(s, of: order), epoch: epoch, globalStep: globalStep)
                 last = r
                 sums.loss += r.stats.objective
                 sums.surrogate += r.stats.surrogate
                 sums.batch += r.stats.batchContrastive
-                for (k, v) in r.timing { timing[k, default: 0] += v }
+                for (k, v) in r.timing { sums.timing[k, default: 0] += v }
                 globalStep += 1
                 let routing = mixtureReport?.step(
                     groups: routedReplicas.map { $0.0.mixtureStatistics($0.1) },
@@ -600,8 +625,25 @@ public final class Trainer {
                     "lr": r.lr, "lr_tau": r.lrTau,
                 ].merging(r.timing) { a, _ in a }.merging(routing) { a, _ in a })
                 let elapsed = Date().timeIntervalSince(epochStart)
-                progress?.update(s + 1, samplesPerSecond: Double((s + 1) * config.batchSize) / max(elapsed, 1e-9),
+                progress?.update(s + 1, samplesPerSecond: Double((s + 1 - (continued?.steps ?? 0)) * config.batchSize) / max(elapsed, 1e-9),
                                 fields: [("loss", String(format: "%.4f", r.stats.objective)), ("τ", String(format: "%.4f", r.stats.temperature))])
+                // The step boundary: a stop request (agreed by every rank) or the cadence writes a
+                // step checkpoint; at an epoch's end the epoch checkpoint below does.
+                let stop = try stopRequest(since: invocationStart)
+                let epochEnd = s + 1 == loader.stepsPerEpoch
+                let cadence = (config.saveEverySteps ?? 0) > 0 && globalStep % config.saveEverySteps! == 0
+                if !epochEnd && (stop != nil || cadence) && config.checkpoints {
+                    sums.mixture = mixtureReport?.accumulated
+                    let path = try saveStepCheckpoint(epoch: epoch, stepsDone: s + 1, globalStep: globalStep, sums: sums)
+                    if let stop {
+                        progress?.finish()
+                        try steps?.synchronize()
+                        log.say("stopped at step \(globalStep) (\(stop)); checkpoint \(path); continue with: clip train --resume \(config.output)")
+                        throw TrainingError.stopped(reason: stop, step: globalStep, checkpoint: path)
+                    }
+                } else if let stop {
+                    stopAtEpochEnd = stop
+                }
             }
             progress?.finish()
             let epochTrainSeconds = Date().timeIntervalSince(epochStart)
@@ -619,7 +661,7 @@ public final class Trainer {
             row = try evaluationRow(
                 epoch: epoch + 1, step: globalStep, means: (sums.loss / n, sums.surrogate / n, sums.batch / n), gamma: gamma,
                 lr: last.lr, lrTau: last.lrTau, seconds: Date().timeIntervalSince(start), evaluate: evaluate)
-            for k in Self.timingColumns { row[k] = (timing[k] ?? 0) / n }
+            for k in Self.timingColumns { row[k] = (sums.timing[k] ?? 0) / n }
             row["train_seconds"] = epochTrainSeconds
             if var report = mixtureReport {
                 row.merge(report.epochMeans()) { a, _ in a }
@@ -642,6 +684,16 @@ public final class Trainer {
                 try TrainingState.save(
                     to: TrainingState.path(forCheckpoint: path), epoch: epoch + 1, step: globalStep, optimizer: optimizer,
                     store: model.store, sampleState: objective.state, configuration: config)
+                if (config.saveEverySteps ?? 0) > 0 {
+                    // Step checkpoints of this epoch are older than its epoch checkpoint.
+                    TrainingState.pruneStepCheckpoints(runDirectory: config.output, keep: 0)
+                }
+            }
+            let stopAfter = config.stopAfterEpochs.map { epoch + 1 - startEpoch >= $0 } ?? false
+            if epoch + 1 < config.epochs, let stop = stopAtEpochEnd ?? (stopAfter ? "--stop-after-epochs \(config.stopAfterEpochs!)" : nil) {
+                let path = config.checkpoints ? config.output + "/checkpoints/epoch_\(epoch + 1).safetensors" : "no checkpoint (--no-checkpoints)"
+                log.say("stopped after epoch \(epoch + 1) (\(stop)); checkpoint \(path); continue with: clip train --resume \(config.output)")
+                throw TrainingError.stopped(reason: stop, step: globalStep, checkpoint: path)
             }
         }
         let samples = (globalStep - startStep) * config.batchSize
@@ -650,6 +702,38 @@ public final class Trainer {
             steps: globalStep, samplesSeen: globalStep * config.batchSize, wallSeconds: Date().timeIntervalSince(start),
             trainSecondsPerSample: trainSeconds / Double(max(samples, 1)),
             finalMetrics: row)
+    }
+
+    /// Why the run should stop at this step boundary ("SIGTERM", "--time-limit 3600 s"), agreed by
+    /// every rank (one all-reduce of a flag per step under MPI), or nil.
+    func stopRequest(since invocationStart: Date) throws -> String? {
+        var reason = Preemption.requestName
+        if reason == nil, let limit = config.timeLimitSeconds, Date().timeIntervalSince(invocationStart) >= limit {
+            reason = "--time-limit \(limit) s"
+        }
+        guard communicator.size > 1 else { return reason }
+        // Any rank's request stops them all at the same step.
+        var flag: Float = reason == nil ? 0 : 1
+        try communicator.allReduceSum(&flag, count: 1)
+        return flag > 0 ? (reason ?? "another rank's stop request") : nil
+    }
+
+    /// Writes `checkpoints/step_S.safetensors` and its state file (rank 0), removing step
+    /// checkpoints beyond the newest `keepStepCheckpoints`; returns the model file's path.
+    func saveStepCheckpoint(epoch: Int, stepsDone: Int, globalStep: Int, sums: EpochSums) throws -> String {
+        let path = config.output + "/checkpoints/step_\(globalStep).safetensors"
+        guard communicator.isRoot else { return path }
+        var meta = TokenizerMetadata.entries(kind: tokenizerKind, tokenizer: tokenizer)
+        meta["epoch"] = "\(epoch)"
+        meta["step"] = "\(globalStep)"
+        meta["data_seed"] = "\(config.dataSeed)"
+        try model.save(to: path, metadata: meta)
+        try TrainingState.save(
+            to: TrainingState.path(forCheckpoint: path), epoch: epoch, step: globalStep, optimizer: optimizer,
+            store: model.store, sampleState: objective.state, configuration: config,
+            resume: ["epoch_step": "\(stepsDone)", "sums": sums.encoded])
+        TrainingState.pruneStepCheckpoints(runDirectory: config.output, keep: config.keepStepCheckpoints ?? 2)
+        return path
     }
 
     /// A metrics.csv row; the evaluation columns are NaN when `evaluate` is false, the training

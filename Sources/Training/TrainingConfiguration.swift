@@ -81,6 +81,20 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var evalEvery: Int = 1
     /// Write a checkpoint after every epoch.
     public var checkpoints: Bool = true
+
+    // Reliability (optional, so older config.json files still load). None of them changes a
+    // result, so a run may be resumed with other values (`operational` fields).
+
+    /// Also checkpoint every this many global steps inside an epoch (`step_S.safetensors` and its
+    /// state file, enough to continue bit for bit); nil or 0 for epoch checkpoints only.
+    public var saveEverySteps: Int? = nil
+    /// How many of the newest step checkpoints to keep (default 2); epoch checkpoints all stay.
+    public var keepStepCheckpoints: Int? = nil
+    /// Stop as on SIGTERM (a checkpoint at the next step boundary, then `TrainingError.stopped`)
+    /// once this invocation has run this many seconds.
+    public var timeLimitSeconds: Double? = nil
+    /// Stop after this many epochs of this invocation (after their checkpoints), unless the run ends first.
+    public var stopAfterEpochs: Int? = nil
     /// The run directory.
     public var output: String = "runs/default"
 
@@ -112,6 +126,20 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var finetune: FinetuneStage? = nil
 
     public init() {}
+
+    /// This configuration with the fields that do not change a result (threads, the run
+    /// directory, checkpoint cadence and stop conditions) taken from `other`: two runs whose
+    /// configurations differ only in these may continue each other.
+    public func withOperationalFields(of other: TrainingConfiguration) -> TrainingConfiguration {
+        var c = self
+        c.threads = other.threads
+        c.output = other.output
+        c.saveEverySteps = other.saveEverySteps
+        c.keepStepCheckpoints = other.keepStepCheckpoints
+        c.timeLimitSeconds = other.timeLimitSeconds
+        c.stopAfterEpochs = other.stopAfterEpochs
+        return c
+    }
 
     /// The image token reduction, parsed.
     public func parsedImageReduction() throws -> ImageTokenReduction {
@@ -195,6 +223,11 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         try check((1...10_000).contains(evalExamplesPerClass), "--eval-examples", "must be in 1...10000, got \(evalExamplesPerClass)")
         try check((10...100_000).contains(retrievalCount), "--retrieval-size", "must be in 10...100000, got \(retrievalCount)")
         try check(evalEvery >= 0, "--eval-every", "must be ≥ 0, got \(evalEvery)")
+        try check((saveEverySteps ?? 0) >= 0, "--save-every-steps", "must be ≥ 0, got \(saveEverySteps ?? 0)")
+        try check((keepStepCheckpoints ?? 2) >= 1, "--keep-step-checkpoints", "must be ≥ 1, got \(keepStepCheckpoints ?? 2)")
+        try check((timeLimitSeconds ?? 1) > 0, "--time-limit", "must be > 0 seconds, got \(timeLimitSeconds ?? 0)")
+        try check((stopAfterEpochs ?? 1) >= 1, "--stop-after-epochs", "must be ≥ 1, got \(stopAfterEpochs ?? 0)")
+        try check(checkpoints || (saveEverySteps ?? 0) == 0, "--save-every-steps", "needs checkpoints (it writes step checkpoints beside the epoch ones)")
         try check(!output.isEmpty, "--out", "must name a directory")
         if let l = textLength { try check((2...1024).contains(l), "--text-length", "must be in 2...1024, got \(l)") }
         _ = try parsedTextReduction()

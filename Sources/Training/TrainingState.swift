@@ -2,6 +2,9 @@
 // optimizer's moments and step count, the epoch and step reached, and the objective's per-sample
 // tables (u, and for individual temperatures τ, its Adam moments and the bounds). Written per epoch
 // next to the model checkpoint as `epoch_N.state.safetensors` (F32 moments, F64 tables), atomically.
+// A step checkpoint (`step_S.safetensors`, written every `--save-every-steps` and when a run is
+// stopped) also records how far into its epoch the run was and the epoch's running sums (the
+// `resume.*` metadata), so the epoch's metrics come out as an unbroken run's.
 
 import CLIP
 import Compute
@@ -20,7 +23,7 @@ public enum TrainingState {
     /// Writes the state after `epoch` epochs (`step` global steps).
     static func save(
         to path: String, epoch: Int, step: Int, optimizer: Optimizer, store: ParameterStore<Float>, sampleState: SampleState?,
-        configuration: TrainingConfiguration
+        configuration: TrainingConfiguration, resume: [String: String] = [:]
     ) throws {
         let n = store.values.count
         var tensors = [
@@ -32,10 +35,11 @@ public enum TrainingState {
         }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        let meta = [
+        var meta = [
             "epoch": "\(epoch)", "step": "\(step)", "optimizer_step": "\(optimizer.step)",
             configurationKey: String(decoding: try enc.encode(configuration), as: UTF8.self),
         ]
+        for (k, v) in resume { meta["resume." + k] = v }
         try Safetensors.write(tensors, metadata: meta, to: path)
     }
 
@@ -52,9 +56,13 @@ public enum TrainingState {
 
     /// What `load` restores into the trainer.
     struct Restored {
+        /// Epochs completed.
         var epoch: Int
+        /// Global steps completed.
         var step: Int
         var optimizerStep: Int
+        /// A step checkpoint's `resume.*` metadata (without the prefix); empty for an epoch checkpoint.
+        var resume: [String: String]
     }
 
     /// Restores moments and tables from `path` after checking it was written by a run with the
@@ -74,8 +82,7 @@ public enum TrainingState {
         else {
             throw TrainingError.io(path: path, reason: "metadata field '\(configurationKey)' is missing or does not decode")
         }
-        recorded.threads = configuration.threads
-        recorded.output = configuration.output
+        recorded = recorded.withOperationalFields(of: configuration)
         if recorded != configuration {
             throw TrainingError.invalid(
                 option: "--resume", reason: "\(path) was written by a run with another configuration; resume with the run's own config.json")
@@ -97,7 +104,9 @@ public enum TrainingState {
                 }
             }
         }
-        return Restored(epoch: try field("epoch"), step: try field("step"), optimizerStep: try field("optimizer_step"))
+        var resume: [String: String] = [:]
+        for (k, v) in file.metadata where k.hasPrefix("resume.") { resume[String(k.dropFirst("resume.".count))] = v }
+        return Restored(epoch: try field("epoch"), step: try field("step"), optimizerStep: try field("optimizer_step"), resume: resume)
     }
 
     /// Copies the optimizer moments of `checkpoint`'s state file into `store`, tensor by tensor:
@@ -132,19 +141,101 @@ public enum TrainingState {
         return step
     }
 
-    /// The latest epoch N in `directory`/checkpoints with both `epoch_N.safetensors` and its
-    /// state file, or nil.
-    public static func latestCheckpoint(runDirectory directory: String) -> (epoch: Int, path: String)? {
+    /// A checkpoint a run can continue from: the model file (whose state file sits beside it).
+    public struct Resumable: Sendable, Equatable {
+        /// `epoch_N.safetensors` or `step_S.safetensors`.
+        public let path: String
+        /// Epochs completed when it was written.
+        public let epoch: Int
+        /// Global steps completed when it was written.
+        public let step: Int
+        /// Whether it was written inside an epoch (a step checkpoint).
+        public let insideEpoch: Bool
+    }
+
+    /// The checkpoints in `directory`/checkpoints that have their state file, oldest first (by
+    /// global step; an epoch checkpoint before a step checkpoint of the same step).
+    public static func checkpoints(runDirectory directory: String) -> [Resumable] {
         let folder = directory + "/checkpoints"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
-        let epochs = names.compactMap { name -> Int? in
-            guard name.hasPrefix("epoch_"), name.hasSuffix(".safetensors"), !name.hasSuffix(".state.safetensors") else { return nil }
-            return Int(name.dropFirst("epoch_".count).dropLast(".safetensors".count))
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var found: [Resumable] = []
+        for name in names where name.hasSuffix(".safetensors") && !name.hasSuffix(".state.safetensors") {
+            let stem = name.dropLast(".safetensors".count)
+            let model = folder + "/" + name
+            guard stem.hasPrefix("epoch_") || stem.hasPrefix("step_"), FileManager.default.fileExists(atPath: path(forCheckpoint: model)),
+                  let meta = try? SafetensorsFile(path: path(forCheckpoint: model)).metadata,
+                  let epoch = meta["epoch"].flatMap({ Int($0) }), let step = meta["step"].flatMap({ Int($0) })
+            else { continue }
+            found.append(Resumable(path: model, epoch: epoch, step: step, insideEpoch: stem.hasPrefix("step_")))
         }
-        for e in epochs.sorted(by: >) {
-            let model = folder + "/epoch_\(e).safetensors"
-            if FileManager.default.fileExists(atPath: path(forCheckpoint: model)) { return (e, model) }
+        return found.sorted { ($0.step, $0.insideEpoch ? 1 : 0) < ($1.step, $1.insideEpoch ? 1 : 0) }
+    }
+
+    /// The checkpoint the run in `directory` continues from: the one of the most global steps
+    /// (epoch or step checkpoint) with its state file, or nil.
+    public static func latestCheckpoint(runDirectory directory: String) -> Resumable? {
+        checkpoints(runDirectory: directory).last
+    }
+
+    /// Removes step checkpoints (and their state files) of `directory` beyond the newest `keep`.
+    static func pruneStepCheckpoints(runDirectory directory: String, keep: Int) {
+        let steps = checkpoints(runDirectory: directory).filter(\.insideEpoch)
+        for old in steps.dropLast(keep) {
+            // State file first: a model file without its state is never taken for a checkpoint.
+            try? FileManager.default.removeItem(atPath: path(forCheckpoint: old.path))
+            try? FileManager.default.removeItem(atPath: old.path)
         }
-        return nil
+    }
+}
+
+/// An epoch's running sums: the step means of metrics.csv's epoch row are these over the steps.
+/// A step checkpoint stores them (`encoded`, every Double as its bit pattern, so nothing rounds),
+/// and a run resumed inside the epoch carries on from them.
+struct EpochSums: Equatable {
+    var loss = 0.0
+    var surrogate = 0.0
+    var batch = 0.0
+    /// Per-step timing and element counts, summed (`StepRecord.timing`).
+    var timing: [String: Double] = [:]
+    /// A mixture model's routing sums and steps (`MixtureReport.accumulated`).
+    var mixture: (sums: [String: Double], steps: Int)?
+
+    init() {}
+
+    static func == (a: EpochSums, b: EpochSums) -> Bool {
+        a.encoded == b.encoded
+    }
+
+    /// A JSON object: {"loss": "hex", …, "timing": {k: "hex"}, "mixture": {"steps": n, "sums": {k: "hex"}}}.
+    var encoded: String {
+        func hex(_ v: Double) -> String { String(v.bitPattern, radix: 16) }
+        var object: [String: Any] = [
+            "loss": hex(loss), "surrogate": hex(surrogate), "batch": hex(batch), "timing": timing.mapValues(hex),
+        ]
+        if let m = mixture { object["mixture"] = ["steps": m.steps, "sums": m.sums.mapValues(hex)] as [String: Any] }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Reads `encoded`; nil when it is not such an object.
+    init?(encoded text: String) {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { return nil }
+        func value(_ any: Any?) -> Double? { (any as? String).flatMap { UInt64($0, radix: 16) }.map(Double.init(bitPattern:)) }
+        func table(_ any: Any?) -> [String: Double]? {
+            guard let t = any as? [String: Any] else { return nil }
+            var out: [String: Double] = [:]
+            for (k, v) in t {
+                guard let d = value(v) else { return nil }
+                out[k] = d
+            }
+            return out
+        }
+        guard let l = value(object["loss"]), let s = value(object["surrogate"]), let b = value(object["batch"]),
+              let t = table(object["timing"]) else { return nil }
+        (loss, surrogate, batch, timing) = (l, s, b, t)
+        if let m = object["mixture"] as? [String: Any] {
+            guard let steps = m["steps"] as? Int, let sums = table(m["sums"]) else { return nil }
+            mixture = (sums, steps)
+        }
     }
 }

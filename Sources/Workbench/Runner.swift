@@ -114,7 +114,9 @@ public struct StudyRunner {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try (run.settings.canonicalJSON + "\n").write(toFile: dir + "/settings.json", atomically: true, encoding: .utf8)
         let start = Date()
-        do { try executor(run, dir) } catch {
+        do { try executor(run, dir) } catch let stopped as RunStopped {
+            throw RunStopped(message: "study \(study.name), run \(run.variant) seed \(run.seed) (\(dir)): \(stopped.message)")
+        } catch {
             throw WorkbenchError.malformed(what: "study \(study.name), run \(run.variant) seed \(run.seed) (\(dir))", reason: "\(error)")
         }
         _ = try Self.readMetrics(dir + "/metrics.csv")
@@ -222,4 +224,14 @@ private final class ConcurrentRuns: @unchecked Sendable {
         if error == nil { error = e }
         lock.unlock()
     }
+}
+
+/// A run that stopped on request (SIGTERM, SIGINT, a time limit) after a checkpoint: not a failure.
+/// The study ends (finished runs stay cached) and, started again, resumes the run where it stopped.
+public struct RunStopped: Error, CustomStringConvertible {
+    public let message: String
+    public init(message: String) {
+        self.message = message
+    }
+    public var description: String { message }
 }

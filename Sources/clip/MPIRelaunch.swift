@@ -1,6 +1,7 @@
 import ArgumentParser
 import Collective
 import Foundation
+import Training
 
 /// Runs the current command again under `mpirun` with `ranks` ranks and returns when the job ends;
 /// throws its exit status if non-zero. On one machine `threads` is split between the ranks, with a
@@ -45,7 +46,9 @@ func defaultThreads() -> Int {
 /// whole job, so no other rank is left waiting in a collective. In one process it rethrows.
 func abortingJobOnError<T>(_ comm: any Communicator, _ body: () throws -> T) throws -> T {
     do { return try body() } catch {
-        if comm.size > 1 {
+        // A stop on request is agreed by every rank, which all end here: nothing to abort.
+        let stopped = if case TrainingError.stopped = error { true } else { false }
+        if comm.size > 1 && !stopped {
             FileHandle.standardError.write(Data("rank \(comm.rank): \(error)\n".utf8))
             comm.abort(code: 1)
         }

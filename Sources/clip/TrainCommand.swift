@@ -89,8 +89,16 @@ struct Train: ParsableCommand {
     @Option(help: "ε of the FCCO objectives (default 1e-14).") var fastclipEps: Double?
     @Option(help: "Weight of RGCL-g's τ·∂τ g term: 1 (reference code, default) or 0.5 (exact derivative).") var tauDerivativeWeight: Double?
     @Option(help: "Where ε applies for individual temperatures: shifted (reference, default) or unshifted.") var epsilonScale: String?
-    @Option(help: "Continue the run in this directory from its latest checkpoint, with its recorded configuration (other options but --threads are ignored).")
+    @Option(help: "Continue the run in this directory from its latest checkpoint (epoch or step), with its recorded configuration (other options but --threads and the checkpoint and stop options below are ignored).")
     var resume: String?
+    @Option(help: "Also checkpoint every N steps inside an epoch (step_S.safetensors; 0: epoch checkpoints only).")
+    var saveEverySteps: Int?
+    @Option(help: "Step checkpoints kept: the newest N (default 2; epoch checkpoints all stay).")
+    var keepStepCheckpoints: Int?
+    @Option(help: "Stop after this many seconds of this invocation, as on SIGTERM: a checkpoint at the next step, exit status 75.")
+    var timeLimit: Double?
+    @Option(help: "Stop after this many epochs of this invocation (after their checkpoints), exit status 75.")
+    var stopAfterEpochs: Int?
     @Option(help: "Data-parallel ranks: re-launches itself under mpirun with K ranks (or run mpirun -np K clip train … yourself).")
     var ranks = 1
     @Option(help: "An Open MPI hostfile for ranks on several machines (with --ranks; --threads is then per rank).") var hostfile: String?
@@ -183,6 +191,7 @@ struct Train: ParsableCommand {
         c.retrievalCount = retrievalSize
         c.evalEvery = evalEvery
         c.checkpoints = !noCheckpoints
+        applyOperational(to: &c)
         c.output = out
         c.overlapCommunication = !noOverlap
         c.imageReduction = imageReduction == "none" ? nil : imageReduction
@@ -282,6 +291,16 @@ struct Train: ParsableCommand {
         return o
     }
 
+    /// The checkpoint cadence and stop options, on a new run's configuration or a resumed one's.
+    /// The cadence carries over from the recorded configuration unless given again; the stop
+    /// conditions hold for one invocation only (a resumed run stops only if they are given again).
+    func applyOperational(to c: inout TrainingConfiguration) {
+        if let v = saveEverySteps { c.saveEverySteps = v }
+        if let v = keepStepCheckpoints { c.keepStepCheckpoints = v }
+        c.timeLimitSeconds = timeLimit
+        c.stopAfterEpochs = stopAfterEpochs
+    }
+
     func validate() throws {
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
         if let h = hostfile, !FileManager.default.fileExists(atPath: h) { throw ValidationError("--hostfile: \(h) does not exist") }
@@ -294,7 +313,17 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if ranks > 1 && !MPICommunicator.launchedByMPI {
-            try relaunchUnderMPI(ranks: ranks, threads: threads, hostfile: hostfile, command: "clip train")
+            // The launcher waits for mpirun, which forwards SIGTERM and SIGINT to the ranks; they
+            // stop together after a checkpoint and leave a `stopped` note, and this process then
+            // exits as they do (status 75, whatever mpirun's own status says).
+            Preemption.install()
+            let launched = Date()
+            do { try relaunchUnderMPI(ranks: ranks, threads: threads, hostfile: hostfile, command: "clip train") } catch let failure as ExitCode {
+                let note = (resume ?? out) + "/stopped.json"
+                let written = (try? FileManager.default.attributesOfItem(atPath: note))?[.modificationDate] as? Date
+                if let written, written >= launched.addingTimeInterval(-1) { throw ExitCode(Preemption.exitStatus) }
+                throw failure
+            }
             return
         }
         let comm = try makeWorldCommunicator()
@@ -303,16 +332,40 @@ struct Train: ParsableCommand {
         }
         // One rank that cannot go on must not leave the others waiting in a collective.
         if comm.isRoot, resume == nil, let path = modelConfig { printNotes(try OpenCLIPConfig.load(path: path).notes) }
-        let (trainer, summary) = try abortingJobOnError(comm) { () -> (Trainer?, TrainingSummary) in
-            let recorded = try resume.map { try StagedTraining.recordedConfiguration(runDirectory: $0) }
-            let config = try recorded ?? configuration()
-            if config.finetune != nil {
-                let say: (String) -> Void = comm.isRoot ? { print($0); fflush(nil) } : { _ in }
-                return try StagedTraining.run(config, resume: resume != nil, threads: resume != nil ? threads : nil, communicator: comm, announce: say)
+        // SIGTERM / SIGINT: a checkpoint at the next step boundary, then exit status 75.
+        Preemption.install()
+        let trained: (Trainer?, TrainingSummary)
+        do {
+            trained = try abortingJobOnError(comm) { () -> (Trainer?, TrainingSummary) in
+                var recorded = try resume.map { try StagedTraining.recordedConfiguration(runDirectory: $0) }
+                if recorded != nil { applyOperational(to: &recorded!) }
+                let config = try recorded ?? configuration()
+                if config.finetune != nil {
+                    let say: (String) -> Void = comm.isRoot ? { print($0); fflush(nil) } : { _ in }
+                    return try StagedTraining.run(config, resume: resume != nil, threads: resume != nil ? threads : nil, communicator: comm, announce: say)
+                }
+                let t = try resume.map { directory -> Trainer in
+                    var c = config
+                    c.output = directory
+                    c.threads = threads
+                    return try Trainer(c, resume: true, communicator: comm)
+                } ?? Trainer(config, communicator: comm)
+                return (t, try t.run())
             }
-            let t = try resume.map { try Trainer(resuming: $0, threads: threads, communicator: comm) } ?? Trainer(config, communicator: comm)
-            return (t, try t.run())
+        } catch TrainingError.stopped(let reason, let step, let checkpoint) {
+            try (comm as? MPICommunicator)?.finalize()
+            if comm.isRoot {
+                FileHandle.standardError.write(Data(
+                    "stopped at step \(step) (\(reason)); checkpoint \(checkpoint); continue with: clip train --resume \(resume ?? out)\n".utf8))
+                // For a launcher that cannot see this process's status (mpirun reports its own).
+                let note: [String: Any] = ["reason": reason, "step": step, "checkpoint": checkpoint, "exit_status": Int(Preemption.exitStatus)]
+                if let json = try? JSONSerialization.data(withJSONObject: note, options: [.sortedKeys]) {
+                    try? json.write(to: URL(fileURLWithPath: (resume ?? out) + "/stopped.json"), options: .atomic)
+                }
+            }
+            throw ExitCode(Preemption.exitStatus)
         }
+        let (trainer, summary) = trained
         try (comm as? MPICommunicator)?.finalize()
         guard comm.isRoot else { return }
         if trainer.map({ $0.evaluates }) ?? true {

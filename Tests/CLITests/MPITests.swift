@@ -94,7 +94,7 @@ struct MPITests {
     @Test("The launcher's mpirun flags")
     func launchArguments() {
         let plain = MPILaunch(ranks: 2, threadsPerRank: 1, asRoot: false, cores: 2).arguments(program: "clip", programArguments: ["train"])
-        #expect(plain == ["-np", "2", "--bind-to", "none", "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "CLIPLAB_THREADS=1",
+        #expect(plain == ["-np", "2", "--bind-to", "none", "--mca", "odls_base_sigkill_timeout", "10", "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "CLIPLAB_THREADS=1",
                           "-x", "OMPI_MCA_btl_vader_single_copy_mechanism=none", "clip", "train"])
         let root = MPILaunch(ranks: 4, threadsPerRank: 1, asRoot: true, cores: 2).arguments(program: "clip", programArguments: [])
         #expect(root.contains("--allow-run-as-root") && !plain.contains("--allow-run-as-root"))

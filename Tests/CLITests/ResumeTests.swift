@@ -1,0 +1,223 @@
+// Kill anywhere, resume exactly: `clip train` killed with SIGKILL at several points (with step
+// checkpoints), or stopped by SIGTERM, `--time-limit` or `--stop-after-epochs`, then resumed, ends
+// with the final checkpoint, metrics.csv and steps.csv of an unbroken run (wall-clock columns
+// aside), for OpenCLIP, FastCLIP-v2 and FastCLIP-v3, in one process and under mpirun at 2 ranks.
+
+import CLIP
+import Foundation
+import Testing
+
+/// A run's CSV without its wall-clock columns (names ending in "seconds"), as rows of text.
+func csvWithoutTime(_ path: String) throws -> [[String]] {
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    guard let header = lines.first else { return [] }
+    let keep = header.indices.filter { !header[$0].hasSuffix("seconds") }
+    return lines.map { row in keep.map { $0 < row.count ? row[$0] : "?" } }
+}
+
+/// Every tensor of a safetensors file as raw bytes by name (the metadata, which records the run
+/// directory and the invocation's options, aside).
+func tensorBytes(_ path: String) throws -> [String: [UInt64]] {
+    let file = try SafetensorsFile(path: path)
+    var out: [String: [UInt64]] = [:]
+    for (name, _) in file.entries { out[name] = try file.doubles(name).map(\.bitPattern) }
+    return out
+}
+
+/// Starts `clip` with `arguments`; returns the process (its output goes to `log`).
+func startClip(_ arguments: [String], log: String) throws -> Process {
+    let p = Process()
+    p.executableURL = try clipExecutable()
+    p.arguments = arguments
+    FileManager.default.createFile(atPath: log, contents: nil)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    p.standardOutput = handle
+    p.standardError = handle
+    try p.run()
+    return p
+}
+
+/// Rows in a run's steps.csv (header aside), 0 before it exists.
+func stepRows(_ directory: String) -> Int {
+    guard let text = try? String(contentsOfFile: directory + "/steps.csv", encoding: .utf8) else { return 0 }
+    return max(0, text.split(separator: "\n").count - 1)
+}
+
+/// Waits until the run in `directory` has `rows` step rows (or `p` ended), then sends `signal`;
+/// returns whether the signal reached a running process.
+@discardableResult
+func signalAfter(_ p: Process, directory: String, rows: Int, signal: Int32) -> Bool {
+    let deadline = Date().addingTimeInterval(120)
+    while p.isRunning && stepRows(directory) < rows && Date() < deadline { usleep(2000) }
+    guard p.isRunning else { return false }
+    kill(p.processIdentifier, signal)
+    p.waitUntilExit()
+    return true
+}
+
+@Suite(.serialized) struct ResumeTests {
+    /// 2 epochs of 16 steps: micro on 1,024 shapes pairs at batch 64, one thread, eval every epoch.
+    static func common(_ objective: String) -> [String] {
+        ["train", "--model", "micro", "--data", "shapes:1024", "--epochs", "2", "--batch-size", "64", "--tokenizer", "trained", "--vocab-size", "600",
+         "--eval-examples", "5", "--retrieval-size", "64", "--objective", objective, "--warmup", "4"]
+    }
+
+    /// Asserts that `b`'s final checkpoint, state tensors, metrics.csv and steps.csv equal `a`'s.
+    func expectSameRun(_ a: String, _ b: String, _ label: String) throws {
+        let ca = a + "/checkpoints/epoch_2.safetensors", cb = b + "/checkpoints/epoch_2.safetensors"
+        #expect(FileManager.default.contents(atPath: ca) == FileManager.default.contents(atPath: cb), "\(label): final checkpoints differ")
+        #expect(try tensorBytes(a + "/checkpoints/epoch_2.state.safetensors") == tensorBytes(b + "/checkpoints/epoch_2.state.safetensors"),
+                "\(label): optimizer and per-sample state differ")
+        #expect(try csvWithoutTime(a + "/metrics.csv") == csvWithoutTime(b + "/metrics.csv"), "\(label): metrics.csv differs")
+        let sa = try csvWithoutTime(a + "/steps.csv"), sb = try csvWithoutTime(b + "/steps.csv")
+        #expect(sa.count == 33 && sa == sb, "\(label): steps.csv differs (\(sa.count) and \(sb.count) rows)")
+    }
+
+    @Test("SIGKILL at three points (mid-epoch, just past the boundary, late), resumed each time: the unbroken run's results",
+          arguments: ["openclip", "fastclip-v2", "fastclip-v3"])
+    func killAnywhere(objective: String) throws {
+        let base = NSTemporaryDirectory() + "resume-\(objective)-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let args = Self.common(objective) + ["--threads", "1"]
+        let unbroken = try runClip(args + ["--out", base + "/a"])
+        #expect(unbroken.status == 0, "\(unbroken.err)")
+        // Step checkpoints every 3 steps, 2 kept: a kill lands between checkpoints, so the resumed
+        // run redoes the steps since the last one.
+        let first = try startClip(args + ["--out", base + "/b", "--save-every-steps", "3"], log: base + "/b1.log")
+        #expect(signalAfter(first, directory: base + "/b", rows: 7, signal: SIGKILL), "the run ended before the first kill")
+        for (k, rows) in [17, 27].enumerated() {
+            let p = try startClip(["train", "--resume", base + "/b", "--threads", "1"], log: base + "/b\(k + 2).log")
+            #expect(signalAfter(p, directory: base + "/b", rows: rows, signal: SIGKILL), "the run ended before kill \(k + 2)")
+        }
+        let last = try runClip(["train", "--resume", base + "/b", "--threads", "1"])
+        #expect(last.status == 0, "\(last.err)")
+        #expect(last.out.contains("held-out metrics after 32 steps"), "\(last.out)")
+        try expectSameRun(base + "/a", base + "/b", objective)
+        // Step checkpoints are gone once their epoch's checkpoint exists.
+        let left = try FileManager.default.contentsOfDirectory(atPath: base + "/b/checkpoints").filter { $0.hasPrefix("step_") }
+        #expect(left.isEmpty, "\(left)")
+    }
+
+    @Test("SIGTERM stops at the next step after a step checkpoint with status 75; --time-limit and --stop-after-epochs likewise; each resumes exactly")
+    func preemption() throws {
+        let base = NSTemporaryDirectory() + "preempt-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let args = Self.common("fastclip-v3") + ["--threads", "1"]
+        #expect(try runClip(args + ["--out", base + "/a"]).status == 0)
+        let p = try startClip(args + ["--out", base + "/b"], log: base + "/b.log")
+        #expect(signalAfter(p, directory: base + "/b", rows: 5, signal: SIGTERM))
+        let log = try String(contentsOfFile: base + "/b.log", encoding: .utf8)
+        #expect(p.terminationStatus == 75, "status \(p.terminationStatus): \(log)")
+        #expect(log.contains("stopped at step") && log.contains("(SIGTERM)") && log.contains("clip train --resume \(base)/b"), "\(log)")
+        let steps = try FileManager.default.contentsOfDirectory(atPath: base + "/b/checkpoints").filter { $0.hasPrefix("step_") && !$0.contains("state") }
+        #expect(steps.count == 1, "\(steps)")
+        // Then a time limit inside epoch 1 or 2, then one epoch at most, then to the end.
+        let timed = try runClip(["train", "--resume", base + "/b", "--threads", "1", "--time-limit", "0.5"])
+        #expect(timed.status == 75 && timed.err.contains("--time-limit 0.5 s"), "\(timed.status): \(timed.err)")
+        let rest = try runClip(["train", "--resume", base + "/b", "--threads", "1"])
+        #expect(rest.status == 0, "\(rest.err)")
+        try expectSameRun(base + "/a", base + "/b", "SIGTERM + --time-limit")
+        // --stop-after-epochs 1 on a fresh run: status 75 after epoch 1's checkpoint, no step checkpoint.
+        let c = try runClip(args + ["--out", base + "/c", "--stop-after-epochs", "1"])
+        #expect(c.status == 75 && c.err.contains("--stop-after-epochs 1"), "\(c.err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/c/checkpoints").sorted() == ["epoch_1.safetensors", "epoch_1.state.safetensors"])
+        #expect(try runClip(["train", "--resume", base + "/c", "--threads", "1"]).status == 0)
+        try expectSameRun(base + "/a", base + "/c", "--stop-after-epochs")
+    }
+
+    @Test("Under mpirun at 2 ranks: SIGKILL of the whole job mid-epoch, then SIGTERM to the ranks (they stop at one step; the launcher exits 75), each resumed: the unbroken 2-rank run's results")
+    func mpiKillAndPreempt() throws {
+        let base = NSTemporaryDirectory() + "resume-mpi-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let args = Self.common("fastclip-v3") + ["--ranks", "2", "--threads", "2"]
+        let a = try runClip(args + ["--out", base + "/a"])
+        #expect(a.status == 0, "\(a.err)")
+        // SIGKILL to every process of the job (launcher, mpirun, ranks) after step 9.
+        let p = try startClip(args + ["--out", base + "/b", "--save-every-steps", "4"], log: base + "/b1.log")
+        let deadline = Date().addingTimeInterval(120)
+        while p.isRunning && stepRows(base + "/b") < 9 && Date() < deadline { usleep(2000) }
+        #expect(p.isRunning, "the run ended before the kill")
+        let killer = Process()
+        killer.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+        killer.arguments = ["-KILL", "-f", "--", "--out \(base)/b"]
+        try killer.run()
+        killer.waitUntilExit()
+        p.waitUntilExit()
+        // Resumed, then preempted through mpirun.
+        let q = try startClip(["train", "--resume", base + "/b", "--ranks", "2", "--threads", "2"], log: base + "/b2.log")
+        let deadline2 = Date().addingTimeInterval(120)
+        while q.isRunning && stepRows(base + "/b") < 20 && Date() < deadline2 { usleep(2000) }
+        #expect(q.isRunning, "the resumed run ended before SIGTERM")
+        // SIGTERM to every rank, as Slurm delivers it to each task (the ranks' own command lines
+        // carry --threads 1, the launcher's --threads 2).
+        let term = Process()
+        term.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+        term.arguments = ["-TERM", "-f", "--", "--resume \(base)/b --threads 1"]
+        try term.run()
+        term.waitUntilExit()
+        q.waitUntilExit()
+        let log = try String(contentsOfFile: base + "/b2.log", encoding: .utf8)
+        #expect(q.terminationStatus == 75, "status \(q.terminationStatus): \(log.suffix(800))")
+        let last = try runClip(["train", "--resume", base + "/b", "--ranks", "2", "--threads", "2"])
+        #expect(last.status == 0, "\(last.err)")
+        try expectSameRun(base + "/a", base + "/b", "2 ranks")
+    }
+}
+
+@Suite(.serialized) struct StudyResumeTests {
+    /// The run directories of a study's cache: (path, finished).
+    static func runDirectories(_ cache: String) -> [(path: String, finished: Bool)] {
+        let folder = cache + "/temperature-ablation"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.map { (folder + "/" + $0, FileManager.default.fileExists(atPath: folder + "/" + $0 + "/done.json")) }
+    }
+
+    /// Starts `study` with `arguments`, waits until one run is finished and another has its
+    /// epoch 1 checkpoint, then sends `signal`; returns the process.
+    func interrupt(_ arguments: [String], cache: String, signal: Int32, log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = try clipExecutable().deletingLastPathComponent().appendingPathComponent("study")
+        p.arguments = arguments
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning && Date() < deadline {
+            let runs = Self.runDirectories(cache)
+            if runs.contains(where: \.finished),
+               runs.contains(where: { !$0.finished && FileManager.default.fileExists(atPath: $0.path + "/checkpoints/epoch_1.state.safetensors") }) { break }
+            usleep(2000)
+        }
+        #expect(p.isRunning, "the study ended before it could be interrupted")
+        kill(p.processIdentifier, signal)
+        p.waitUntilExit()
+        return p
+    }
+
+    @Test("A study killed (SIGKILL) or stopped (SIGTERM, status 75) mid-run and started again reuses its finished runs, resumes the half-done one and ends with an undisturbed study's runs.csv")
+    func studyResumes() throws {
+        let base = NSTemporaryDirectory() + "study-resume-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        // 4 epochs so that a run is caught between its epochs.
+        let common = ["temperature-ablation", "--preset", "smoke", "--threads", "1"]
+        let a = try runStudy(common + ["--out", base + "/a", "--cache", base + "/ca"])
+        #expect(a.status == 0, "\(a.err)")
+        for (label, signal) in [("kill", SIGKILL), ("term", SIGTERM)] {
+            let args = common + ["--out", base + "/\(label)", "--cache", base + "/c\(label)"]
+            let p = try interrupt(args, cache: base + "/c\(label)", signal: signal, log: base + "/\(label).log")
+            let log = try String(contentsOfFile: base + "/\(label).log", encoding: .utf8)
+            if signal == SIGTERM {
+                #expect(p.terminationStatus == 75, "status \(p.terminationStatus): \(log.suffix(600))")
+                #expect(log.contains("the study stopped on request") && log.contains("run the same command again"), "\(log.suffix(600))")
+            } else {
+                #expect(p.terminationReason == .uncaughtSignal)
+            }
+            let again = try runStudy(args)
+            #expect(again.status == 0, "\(again.err)")
+            #expect(again.out.contains("resuming from") && again.out.contains("/checkpoints/"), "\(label): \(again.out.prefix(1500))")
+            #expect(try csvWithoutTime(base + "/a/runs.csv") == csvWithoutTime(base + "/\(label)/runs.csv"), "\(label): runs.csv differs")
+        }
+    }
+}
