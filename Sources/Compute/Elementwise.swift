@@ -131,3 +131,24 @@ public func accumulateColumnSums<T: Scalar>(
         for j in 0..<width { dbias[j] += p[j] }
     }
 }
+
+/// Whether all `count` floats at `x` are finite: Σᵢ (xᵢ − xᵢ) is exactly 0 when every xᵢ is finite
+/// and NaN when any is NaN or ±∞ (one vectorised pass; the divergence guard runs it on the
+/// gradients every step).
+@inlinable
+public func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+    var acc = SIMD16<Float>()
+    let raw = UnsafeRawPointer(x)
+    var i = 0
+    while i + 16 <= count {
+        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        acc += v - v
+        i += 16
+    }
+    var tail: Float = 0
+    while i < count {
+        tail += x[i] - x[i]
+        i += 1
+    }
+    return acc.sum() + tail == 0
+}

@@ -90,6 +90,19 @@ public final class Trainer {
     var resumedInsideEpoch: (steps: Int, sums: EpochSums)?
     /// Whether `run()` continues a checkpoint.
     var resumed = false
+    /// The factor on the learning-rate schedule: 1, times `rollbackLRFactor` per rollback after a
+    /// divergence (recorded in the state files, so a resumed run keeps it).
+    var learningRateScale = 1.0
+    var rollbacks = 0
+    /// Test hook: `CLIPLAB_FAULT_NAN_STEP=S[:tensor]` makes one gradient element of `tensor`
+    /// (default: the first parameter) NaN at global step S, once per process, so that the
+    /// divergence guard can be tested.
+    var injectedFault: (step: Int, tensor: String?)? = {
+        guard let spec = ProcessInfo.processInfo.environment["CLIPLAB_FAULT_NAN_STEP"] else { return nil }
+        let parts = spec.split(separator: ":", maxSplits: 1)
+        guard let step = parts.first.flatMap({ Int($0) }) else { return nil }
+        return (step, parts.count > 1 ? String(parts[1]) : nil)
+    }()
 
     /// Names of the evaluation metrics, in the order of metrics.csv.
     public static let evalMetricNames: [String] = {
@@ -287,24 +300,7 @@ public final class Trainer {
         } catch let e as TokenReductionError { throw TrainingError.invalid(option: "--text-reduction", reason: e.message) }
 
         if let from = resumeFrom {
-            try model.load(from: from.path)
-            let restored = try TrainingState.load(
-                from: TrainingState.path(forCheckpoint: from.path), store: model.store, sampleState: objective.state, configuration: config)
-            guard restored.epoch == from.epoch, restored.epoch <= config.epochs else {
-                throw TrainingError.io(path: from.path, reason: "state file says epoch \(restored.epoch); expected \(from.epoch) of at most \(config.epochs)")
-            }
-            optimizer.restore(step: restored.optimizerStep)
-            split?.synchronizeSampleStates()
-            startEpoch = restored.epoch
-            startStep = restored.step
-            resumed = true
-            if from.insideEpoch {
-                guard let done = restored.resume["epoch_step"].flatMap({ Int($0) }), done > 0,
-                      let sums = EpochSums(encoded: restored.resume["sums"] ?? "") else {
-                    throw TrainingError.io(path: TrainingState.path(forCheckpoint: from.path), reason: "a step checkpoint without resume.epoch_step and resume.sums")
-                }
-                resumedInsideEpoch = (done, sums)
-            }
+            try restore(from: from)
         } else {
             if let source = config.initFrom, config.initOptimizerState == true {
                 optimizer.restore(step: try TrainingState.carryMoments(fromCheckpoint: source, into: model.store))
@@ -318,6 +314,31 @@ public final class Trainer {
         // Identical parameters on every rank: rank 0's.
         if communicator.size > 1 {
             try communicator.broadcast(model.store.values.pointer, count: model.store.values.count, root: 0)
+        }
+    }
+
+    /// Loads checkpoint `from` (model, optimizer moments and step, per-sample tables, and for a
+    /// step checkpoint the position and running sums of its epoch): `run()` then continues there.
+    func restore(from: TrainingState.Resumable) throws {
+        try model.load(from: from.path)
+        let restored = try TrainingState.load(
+            from: TrainingState.path(forCheckpoint: from.path), store: model.store, sampleState: objective.state, configuration: config)
+        guard restored.epoch == from.epoch, restored.epoch <= config.epochs else {
+            throw TrainingError.io(path: from.path, reason: "state file says epoch \(restored.epoch); expected \(from.epoch) of at most \(config.epochs)")
+        }
+        optimizer.restore(step: restored.optimizerStep)
+        split?.synchronizeSampleStates()
+        startEpoch = restored.epoch
+        startStep = restored.step
+        resumed = true
+        resumedInsideEpoch = nil
+        learningRateScale = restored.learningRateScale
+        if from.insideEpoch {
+            guard let done = restored.resume["epoch_step"].flatMap({ Int($0) }), done > 0,
+                  let sums = EpochSums(encoded: restored.resume["sums"] ?? "") else {
+                throw TrainingError.io(path: TrainingState.path(forCheckpoint: from.path), reason: "a step checkpoint without resume.epoch_step and resume.sums")
+            }
+            resumedInsideEpoch = (done, sums)
         }
     }
 
@@ -447,8 +468,9 @@ public final class Trainer {
         }
         guard stats.surrogate.isFinite, stats.batchContrastive.isFinite, stats.logitScaleGradient.isFinite else {
             throw TrainingError.diverged(
-                step: globalStep, reason: "objective \(config.objective.loss.rawValue) gave surrogate \(stats.surrogate), "
-                    + "batch loss \(stats.batchContrastive), logit-scale gradient \(stats.logitScaleGradient) at τ \(model.temperature)")
+                step: globalStep, reason: "the loss: objective \(config.objective.loss.rawValue) gave surrogate \(stats.surrogate), "
+                    + "batch loss \(stats.batchContrastive), logit-scale gradient \(stats.logitScaleGradient) at τ \(model.temperature); "
+                    + "last good checkpoint: \(lastGoodCheckpoint)")
         }
         // The s-gradient is global: added once, on rank 0, before the sum over ranks.
         if logitScaleGroup != nil && comm.isRoot { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
@@ -484,8 +506,14 @@ public final class Trainer {
         } else if comm.size > 1 {
             try comm.allReduceSum(store.grads.pointer, count: store.grads.count)
         }
+        if let fault = injectedFault, fault.step == globalStep {
+            injectedFault = nil
+            let view = fault.tensor.flatMap { name in store.layout.views.first { $0.name == name } } ?? store.layout.views[0]
+            store.grads.pointer[view.offset] = .nan
+        }
+        try checkFinite(step: globalStep, ids: ids)
         if let c = config.gradientClipNorm { clipGradientNorm(store, maxNorm: c) }
-        let lr = schedule(globalStep)
+        let lr = schedule(globalStep) * learningRateScale
         for g in groups.indices { groups[g].learningRate = lr }
         var lrTau = 0.0
         if let g = logitScaleGroup {
@@ -558,7 +586,64 @@ public final class Trainer {
     }
 
     public func run() throws -> TrainingSummary {
-        try GEMMPrecision.with(config.precision ?? .fp32) { try runAtPrecision() }
+        try GEMMPrecision.with(config.precision ?? .fp32) {
+            while true {
+                do { return try runAtPrecision() } catch TrainingError.diverged(let step, let reason) where config.onDivergence == .rollback {
+                    try rollBack(divergedAt: step, reason: reason)
+                }
+            }
+        }
+    }
+
+    /// `--on-divergence rollback`: reloads the last good checkpoint and lowers the learning rate,
+    /// or rethrows the divergence when there is none or the rollbacks are used up.
+    func rollBack(divergedAt step: Int, reason: String) throws {
+        let limit = config.maxRollbacks ?? 3
+        guard rollbacks < limit else {
+            throw TrainingError.diverged(step: step, reason: reason + " (after \(rollbacks) rollbacks, the most --max-rollbacks allows)")
+        }
+        guard let good = TrainingState.checkpoints(runDirectory: config.output).last(where: { $0.step < step }) else {
+            throw TrainingError.diverged(step: step, reason: reason + " (no checkpoint before it to roll back to)")
+        }
+        try restore(from: good)
+        rollbacks += 1
+        learningRateScale *= config.rollbackLRFactor ?? 0.5
+        log.say("diverged at step \(step) (\(reason)); rolled back to \(good.path) (step \(good.step)) with the learning rate × \(learningRateScale) "
+                + "(rollback \(rollbacks) of at most \(limit))")
+    }
+
+    /// The last checkpoint written, for messages ("none yet" before the first).
+    var lastGoodCheckpoint: String {
+        TrainingState.latestCheckpoint(runDirectory: config.output)?.path ?? "none yet (the first is written after epoch 1, or --save-every-steps)"
+    }
+
+    /// The divergence guard after a step's gradients are final: the gradients, τ, and the batch's
+    /// u (and per-sample τ) must be finite; throws `diverged` naming the step, the tensor and the
+    /// last good checkpoint. One pass over the gradient buffer (a NaN or ∞ anywhere makes the
+    /// sum of g − g NaN); the tensor is looked up only on failure.
+    func checkFinite(step: Int, ids: ArraySlice<Int>) throws {
+        let store = model.store
+        func fail(_ what: String) -> TrainingError {
+            .diverged(step: step, reason: "\(what); last good checkpoint: \(lastGoodCheckpoint)"
+                      + (config.onDivergence == .rollback ? "" : " (continue from it with clip train --resume \(config.output), or train with --on-divergence rollback)"))
+        }
+        if !allFinite(store.grads.pointer, count: store.grads.count) {
+            let bad = store.layout.views.first { v in !allFinite(store.grads.pointer + v.offset, count: v.count) }
+            throw fail("the gradient of '\(bad?.name ?? "?")' holds NaN or ∞")
+        }
+        guard model.temperature.isFinite else { throw fail("τ is \(model.temperature)") }
+        if let state = objective.state {
+            for side in 0..<2 {
+                for id in ids where !state.u[side][id].isFinite {
+                    throw fail("u[\(side == 0 ? "image" : "text")][\(id)] is \(state.u[side][id])")
+                }
+                if state.individual {
+                    for id in ids where !state.tau[side][id].isFinite {
+                        throw fail("τ[\(side == 0 ? "image" : "text")][\(id)] is \(state.tau[side][id])")
+                    }
+                }
+            }
+        }
     }
 
     private func runAtPrecision() throws -> TrainingSummary {
@@ -683,7 +768,7 @@ public final class Trainer {
                 try model.save(to: path, metadata: meta)
                 try TrainingState.save(
                     to: TrainingState.path(forCheckpoint: path), epoch: epoch + 1, step: globalStep, optimizer: optimizer,
-                    store: model.store, sampleState: objective.state, configuration: config)
+                    store: model.store, sampleState: objective.state, configuration: config, learningRateScale: learningRateScale)
                 if (config.saveEverySteps ?? 0) > 0 {
                     // Step checkpoints of this epoch are older than its epoch checkpoint.
                     TrainingState.pruneStepCheckpoints(runDirectory: config.output, keep: 0)
@@ -730,7 +815,7 @@ public final class Trainer {
         try model.save(to: path, metadata: meta)
         try TrainingState.save(
             to: TrainingState.path(forCheckpoint: path), epoch: epoch, step: globalStep, optimizer: optimizer,
-            store: model.store, sampleState: objective.state, configuration: config,
+            store: model.store, sampleState: objective.state, configuration: config, learningRateScale: learningRateScale,
             resume: ["epoch_step": "\(stepsDone)", "sums": sums.encoded])
         TrainingState.pruneStepCheckpoints(runDirectory: config.output, keep: config.keepStepCheckpoints ?? 2)
         return path

@@ -95,6 +95,14 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     public var timeLimitSeconds: Double? = nil
     /// Stop after this many epochs of this invocation (after their checkpoints), unless the run ends first.
     public var stopAfterEpochs: Int? = nil
+    /// What a NaN or infinity in the loss, the gradients, u or τ does: `stop` (the default) ends the
+    /// run naming the step, the tensor and the last good checkpoint; `rollback` reloads that
+    /// checkpoint, multiplies the learning rate by `rollbackLRFactor` (default 0.5) and goes on, at
+    /// most `maxRollbacks` times (default 3). Rollback runs in one process (batch-split threads
+    /// included), not under MPI.
+    public var onDivergence: DivergencePolicy? = nil
+    public var rollbackLRFactor: Double? = nil
+    public var maxRollbacks: Int? = nil
     /// The run directory.
     public var output: String = "runs/default"
 
@@ -227,6 +235,8 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         try check((keepStepCheckpoints ?? 2) >= 1, "--keep-step-checkpoints", "must be ≥ 1, got \(keepStepCheckpoints ?? 2)")
         try check((timeLimitSeconds ?? 1) > 0, "--time-limit", "must be > 0 seconds, got \(timeLimitSeconds ?? 0)")
         try check((stopAfterEpochs ?? 1) >= 1, "--stop-after-epochs", "must be ≥ 1, got \(stopAfterEpochs ?? 0)")
+        try check((rollbackLRFactor ?? 0.5) > 0 && (rollbackLRFactor ?? 0.5) < 1, "--rollback-lr-factor", "must be in (0, 1), got \(rollbackLRFactor ?? 0)")
+        try check((maxRollbacks ?? 3) >= 1, "--max-rollbacks", "must be ≥ 1, got \(maxRollbacks ?? 0)")
         try check(checkpoints || (saveEverySteps ?? 0) == 0, "--save-every-steps", "needs checkpoints (it writes step checkpoints beside the epoch ones)")
         try check(!output.isEmpty, "--out", "must name a directory")
         if let l = textLength { try check((2...1024).contains(l), "--text-length", "must be in 2...1024, got \(l)") }
@@ -257,6 +267,11 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
         }
         do { try objective.validate() } catch let e as ObjectiveError { throw TrainingError.invalid(option: e.option, reason: e.reason) }
     }
+}
+
+/// What a diverging run does (`TrainingConfiguration.onDivergence`).
+public enum DivergencePolicy: String, Codable, Sendable, CaseIterable {
+    case stop, rollback
 }
 
 /// CLIPA's second stage (§A5): after pre-training at reduced tokens, fine-tune at full length for a

@@ -23,7 +23,7 @@ public enum TrainingState {
     /// Writes the state after `epoch` epochs (`step` global steps).
     static func save(
         to path: String, epoch: Int, step: Int, optimizer: Optimizer, store: ParameterStore<Float>, sampleState: SampleState?,
-        configuration: TrainingConfiguration, resume: [String: String] = [:]
+        configuration: TrainingConfiguration, learningRateScale: Double = 1, resume: [String: String] = [:]
     ) throws {
         let n = store.values.count
         var tensors = [
@@ -40,6 +40,8 @@ public enum TrainingState {
             configurationKey: String(decoding: try enc.encode(configuration), as: UTF8.self),
         ]
         for (k, v) in resume { meta["resume." + k] = v }
+        // Only after a rollback (`--on-divergence rollback`), so other state files stay as they were.
+        if learningRateScale != 1 { meta["lr_scale"] = "\(learningRateScale)" }
         try Safetensors.write(tensors, metadata: meta, to: path)
     }
 
@@ -63,6 +65,8 @@ public enum TrainingState {
         var optimizerStep: Int
         /// A step checkpoint's `resume.*` metadata (without the prefix); empty for an epoch checkpoint.
         var resume: [String: String]
+        /// The learning-rate factor of rollbacks so far (1 without).
+        var learningRateScale: Double = 1
     }
 
     /// Restores moments and tables from `path` after checking it was written by a run with the
@@ -106,7 +110,8 @@ public enum TrainingState {
         }
         var resume: [String: String] = [:]
         for (k, v) in file.metadata where k.hasPrefix("resume.") { resume[String(k.dropFirst("resume.".count))] = v }
-        return Restored(epoch: try field("epoch"), step: try field("step"), optimizerStep: try field("optimizer_step"), resume: resume)
+        return Restored(epoch: try field("epoch"), step: try field("step"), optimizerStep: try field("optimizer_step"), resume: resume,
+                        learningRateScale: file.metadata["lr_scale"].flatMap { Double($0) } ?? 1)
     }
 
     /// Copies the optimizer moments of `checkpoint`'s state file into `store`, tensor by tensor:

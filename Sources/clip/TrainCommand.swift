@@ -99,6 +99,10 @@ struct Train: ParsableCommand {
     var timeLimit: Double?
     @Option(help: "Stop after this many epochs of this invocation (after their checkpoints), exit status 75.")
     var stopAfterEpochs: Int?
+    @Option(help: "On NaN or ∞ in the loss, gradients, u or τ: stop (naming the step, tensor and last good checkpoint) or rollback (reload that checkpoint with a lower learning rate; one process only).")
+    var onDivergence = "stop"
+    @Option(help: "With --on-divergence rollback: the learning-rate factor per rollback.") var rollbackLRFactor = 0.5
+    @Option(help: "With --on-divergence rollback: the most rollbacks before the run stops.") var maxRollbacks = 3
     @Option(help: "Data-parallel ranks: re-launches itself under mpirun with K ranks (or run mpirun -np K clip train … yourself).")
     var ranks = 1
     @Option(help: "An Open MPI hostfile for ranks on several machines (with --ranks; --threads is then per rank).") var hostfile: String?
@@ -191,6 +195,11 @@ struct Train: ParsableCommand {
         c.retrievalCount = retrievalSize
         c.evalEvery = evalEvery
         c.checkpoints = !noCheckpoints
+        if onDivergence != "stop" {
+            c.onDivergence = DivergencePolicy(rawValue: onDivergence)
+            c.rollbackLRFactor = rollbackLRFactor
+            c.maxRollbacks = maxRollbacks
+        }
         applyOperational(to: &c)
         c.output = out
         c.overlapCommunication = !noOverlap
@@ -304,6 +313,12 @@ struct Train: ParsableCommand {
     func validate() throws {
         guard (1...1024).contains(ranks) else { throw ValidationError("--ranks: must be in 1...1024, got \(ranks)") }
         if let h = hostfile, !FileManager.default.fileExists(atPath: h) { throw ValidationError("--hostfile: \(h) does not exist") }
+        guard DivergencePolicy(rawValue: onDivergence) != nil else {
+            throw ValidationError("--on-divergence: expected stop or rollback, got '\(onDivergence)'")
+        }
+        if onDivergence == "rollback" && ranks > 1 {
+            throw ValidationError("--on-divergence rollback: runs in one process (batch-split threads included), not under MPI; use stop with --ranks")
+        }
         if resume == nil && batchSize % ranks != 0 {
             throw ValidationError("--batch-size: the global batch \(batchSize) must split evenly over --ranks \(ranks)")
         }

@@ -221,3 +221,40 @@ func signalAfter(_ p: Process, directory: String, rows: Int, signal: Int32) -> B
         }
     }
 }
+
+@Suite(.serialized) struct DivergenceTests {
+    @Test("A NaN gradient stops the run naming the step, the tensor and the last good checkpoint; with --on-divergence rollback the run reloads it, halves the learning rate and finishes")
+    func divergence() throws {
+        let base = NSTemporaryDirectory() + "diverge-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        // Step 20 is in epoch 2 (16 steps an epoch), after epoch 1's checkpoint and step 18's.
+        let args = ResumeTests.common("fastclip-v3") + ["--threads", "1", "--save-every-steps", "6"]
+        let fault = ["CLIPLAB_FAULT_NAN_STEP": "20:token_embedding.weight"]
+        let stop = try runClip(args + ["--out", base + "/stop"], environment: fault)
+        #expect(stop.status != 0 && stop.status != 75, "\(stop.status)")
+        #expect(stop.err.contains("training diverged at step 20") && stop.err.contains("the gradient of 'token_embedding.weight' holds NaN or ∞")
+                && stop.err.contains("last good checkpoint: \(base)/stop/checkpoints/step_18.safetensors"), "\(stop.err)")
+        // Resuming from the named checkpoint (without the fault) finishes like an unbroken run.
+        let unbroken = try runClip(args + ["--out", base + "/a"])
+        #expect(unbroken.status == 0, "\(unbroken.err)")
+        #expect(try runClip(["train", "--resume", base + "/stop", "--threads", "1"]).status == 0)
+        try ResumeTests().expectSameRun(base + "/a", base + "/stop", "resumed after a divergence")
+
+        let rolled = try runClip(args + ["--out", base + "/roll", "--on-divergence", "rollback"], environment: fault)
+        #expect(rolled.status == 0, "\(rolled.err)")
+        let log = try String(contentsOfFile: base + "/roll/log.txt", encoding: .utf8)
+        #expect(log.contains("diverged at step 20") && log.contains("rolled back to \(base)/roll/checkpoints/step_18.safetensors (step 18) with the learning rate × 0.5"), "\(log)")
+        // Steps 19 on ran at half the unbroken run's learning rate; steps 1–18 are the unbroken run's.
+        let a = try csvRows(base + "/a/steps.csv"), r = try csvRows(base + "/roll/steps.csv")
+        #expect(a.count == 32 && r.count == 32, "\(a.count) \(r.count)")
+        for (x, y) in zip(a, r) {
+            let step = Int(x["step"]!)!, la = Double(x["lr"]!)!, lr = Double(y["lr"]!)!
+            if step <= 18 { #expect(x["loss"] == y["loss"] && la == lr, "step \(step)") } else { #expect(abs(lr - la / 2) <= 1e-15 * la, "step \(step): \(lr) vs \(la)") }
+        }
+        // Rollback needs a checkpoint before the divergence, and is refused under MPI.
+        let early = try runClip(args + ["--out", base + "/early", "--on-divergence", "rollback"], environment: ["CLIPLAB_FAULT_NAN_STEP": "3"])
+        #expect(early.status != 0 && early.err.contains("no checkpoint before it to roll back to"), "\(early.err)")
+        let mpi = try runClip(args + ["--out", base + "/mpi", "--on-divergence", "rollback", "--ranks", "2"])
+        #expect(mpi.status != 0 && mpi.err.contains("not under MPI"), "\(mpi.err)")
+    }
+}
