@@ -30,10 +30,11 @@ struct StudyCommand: ParsableCommand {
     var plan = false
     @Flag(help: "Also write the preset's goldens (final-epoch mean and sd over the seeds) into <figures>/<study>/golden.csv for the nightly check.")
     var writeGoldens = false
+    @Option(help: "resilience: the seed of the disturbance points.") var resilienceSeed = 1
     @Option(help: "The figures root: where goldens are written and `nightly` reads <study>/golden.csv and writes nightly.md.") var figures = "figures"
 
     func validate() throws {
-        guard ["list", "nightly", "findings"].contains(name) || registry.contains(where: { $0.study.name == name }) else {
+        guard ["list", "nightly", "findings", "resilience"].contains(name) || registry.contains(where: { $0.study.name == name }) else {
             throw ValidationError("unknown study '\(name)'; known: \(registry.map(\.study.name).joined(separator: ", "))")
         }
         guard StudyPreset(rawValue: preset) != nil else { throw ValidationError("--preset: expected smoke, quick or paper, got '\(preset)'") }
@@ -45,7 +46,7 @@ struct StudyCommand: ParsableCommand {
             throw ValidationError("--precision: expected \(MatmulPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got '\(precision)'")
         }
         if let reason = p.unsupportedReason() { throw ValidationError("--precision bf16: " + reason) }
-        if p != .fp32 && ["list", "nightly", "findings"].contains(name) { throw ValidationError("--precision applies to a study's runs, not to \(name)") }
+        if p != .fp32 && ["list", "nightly", "findings", "resilience"].contains(name) { throw ValidationError("--precision applies to a study's runs, not to \(name)") }
         if writeGoldens && renderOnly {
             throw ValidationError("--write-goldens with --render-only: goldens come from runs of the given --preset; drop --render-only")
         }
@@ -67,6 +68,13 @@ struct StudyCommand: ParsableCommand {
             for d in registry {
                 print("\(d.study.name): \(d.study.title)\n    mirrors \(d.study.mirrors); \(d.study.variants.count) variants")
             }
+            return
+        }
+        if name == "resilience" {
+            // Runs killed and stopped at random steps, resumed, against undisturbed runs.
+            let held = try resilience(output: out ?? "\(figures)/resilience", seed: UInt64(resilienceSeed), scratch: cache == "runs/studies" ? "runs/resilience" : cache)
+            print(held ? "resilience: every disturbed run ended equal to its undisturbed run" : "resilience: DIFFERENCES (see the report)")
+            if !held { throw ExitCode(1) }
             return
         }
         if name == "nightly" {
