@@ -71,7 +71,7 @@ let package = Package(
             swiftSettings: hotSwiftSettings),
         .target(
             name: "CLIP",
-            dependencies: ["Compute", "Layers"],
+            dependencies: ["Compute", "Layers", "CZlib"],
             swiftSettings: hotSwiftSettings),
         .target(
             name: "Objectives",
@@ -82,7 +82,8 @@ let package = Package(
             name: "TokenReduction",
             dependencies: ["Compute", "Data"],
             swiftSettings: hotSwiftSettings),
-        .target(name: "Workbench", dependencies: []),
+        // Compute for its atomic file writer (`writeAtomically`) only.
+        .target(name: "Workbench", dependencies: ["Compute"]),
         .target(
             name: "Collective",
             dependencies: ["CMPI"],

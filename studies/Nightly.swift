@@ -4,6 +4,7 @@
 // check it is bit-identical, print and write the drift table, draw nightly values over their
 // bands, and fail on drift.
 
+import Compute
 import Foundation
 import Workbench
 
@@ -74,7 +75,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         let table = Drift.markdown(verdicts) + "\nBit-identical rerun of \(first.variant), seed 0: " + (identical ? "yes" : "**NO**") + "\n"
         let outDir = preset == .paper ? dir + "/paper" : dir
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
-        try table.write(toFile: outDir + "/nightly.md", atomically: true, encoding: .utf8)
+        try writeAtomically(table, to: outDir + "/nightly.md")
         print("\(d.study.name):\n" + table)
         try drawNightly(verdicts, study: d.study.name, directory: outDir)
         if verdicts.contains(where: \.drifted) || !identical { failed = true }
@@ -93,8 +94,8 @@ func drawNightly(_ verdicts: [DriftResult], study: String, directory: String) th
         rows.append([.text(v.metric), .number(Double(i)), .text(v.variant), .number(mid), .number(half), .number(v.value),
                      .number(half > 0 ? (v.value - mid) / half : .nan)])
     }
-    try CSV.render(columns: ["metric", "index", "variant", "band_mid", "band_half", "nightly", "position"], rows: rows)
-        .write(toFile: directory + "/nightly.csv", atomically: true, encoding: .utf8)
+    try writeAtomically(CSV.render(columns: ["metric", "index", "variant", "band_mid", "band_half", "nightly", "position"], rows: rows),
+                        to: directory + "/nightly.csv")
     let metrics = Array(Set(verdicts.map(\.metric))).sorted()
     let series = metrics.map { m in Series(title: m, filterColumn: "metric", filterValue: m, x: "index", y: "position").drawn("points pointsize 1.5") }
     let tics = verdicts.enumerated().map { i, v in "\(Gnuplot.quoted(v.variant)) \(i)" }.joined(separator: ", ")
@@ -105,6 +106,6 @@ func drawNightly(_ verdicts: [DriftResult], study: String, directory: String) th
             "set xtics (\(tics)) rotate by -45 left noenhanced", "set offsets 0.5, 0.5, 0, 0", "set yrange [*<-3:3<*]", "set key below",
             "set object 1 rect from graph 0, first -1 to graph 1, first 1 fc rgb \"#d8f0d8\" fs solid 0.6 behind",
         ])
-    try Gnuplot.script(figure).write(toFile: directory + "/nightly.gp", atomically: true, encoding: .utf8)
+    try writeAtomically(Gnuplot.script(figure), to: directory + "/nightly.gp")
     try Gnuplot.render(scriptFile: "nightly.gp", in: directory)
 }

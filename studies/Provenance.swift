@@ -3,6 +3,7 @@
 // library versions, compiler) and done.json (git commit, code version, seconds), so the committed
 // figures say what produced them without the run cache.
 
+import Compute
 import Foundation
 import Workbench
 
@@ -41,6 +42,6 @@ func writeProvenance(_ runs: [(run: PlannedRun, directory: String)], output: Str
             text(architecture["embedDimension"]), text(p["openblas"]), text(p["communication"]), text(p["swift"]), text(p["started"]), text(done["seconds"]),
         ])
     }
-    try CSV.render(columns: provenanceColumns, rows: rows).write(toFile: output + "/provenance.csv", atomically: true, encoding: .utf8)
+    try writeAtomically(CSV.render(columns: provenanceColumns, rows: rows), to: output + "/provenance.csv")
     return ["provenance.csv"]
 }

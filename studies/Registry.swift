@@ -1,5 +1,6 @@
 // Every study `swift run study NAME` knows: its declaration, figures and table.
 
+import Compute
 import Workbench
 
 /// A study with what it draws.
@@ -85,8 +86,8 @@ func number(_ row: [String: String], _ column: String, in path: String) throws -
     return v
 }
 
-/// Writes `text` to `<directory>/<name>` and returns the name.
+/// Writes `text` to `<directory>/<name>` (atomically: Compute's `writeAtomically`) and returns the name.
 func write(_ text: String, _ name: String, in directory: String) throws -> String {
-    try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+    try writeAtomically(text, to: directory + "/" + name)
     return name
 }

@@ -145,7 +145,7 @@ struct StudyCommand: ParsableCommand {
             try FileManager.default.createDirectory(atPath: "\(figures)/\(name)", withIntermediateDirectories: true)
             let existing = try (try? String(contentsOfFile: path, encoding: .utf8)).map { try Drift.readGoldens($0, path: path) } ?? []
             let new = goldens(preset: StudyPreset(rawValue: preset)!, from: try output.finalSummaries())
-            try Drift.goldenCSV(Drift.merge(existing, new)).write(toFile: path, atomically: true, encoding: .utf8)
+            try writeAtomically(Drift.goldenCSV(Drift.merge(existing, new)), to: path)
             print("wrote \(path) (\(preset) goldens over \(new.first.map { _ in "the study's seeds" } ?? "no variants"))")
         }
         print("wrote \(output.directory)/: " + (kept + files).joined(separator: ", "))
@@ -226,4 +226,7 @@ struct StudyCommand: ParsableCommand {
     }
 }
 
+// As in clip: a write past the file-size limit fails with EFBIG ("File too large") and an error
+// naming the file, instead of SIGXFSZ ending the process with a temporary file left behind.
+signal(SIGXFSZ, SIG_IGN)
 StudyCommand.main()

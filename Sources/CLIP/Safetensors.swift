@@ -3,15 +3,23 @@
 // "data_offsets": [begin, end]}, ...}), then the tensors' little-endian bytes, contiguous with no
 // gaps. This is what OpenCLIP's and Hugging Face's readers accept.
 //
-// Files are written atomically: a temporary file in the same folder, fsync, rename, fsync of the
-// folder. A crash leaves either the old file or the new one, never half a checkpoint.
+// Checksums: ClipLab's files record the CRC-32 of each tensor's stored bytes (zlib's crc32, the
+// one of gzip and PNG: polynomial 0xEDB88320, initial value and final XOR 0xFFFFFFFF) under one
+// metadata key, "cliplab.crc32", whose value is a JSON object {tensor name: 8 lower-case hex
+// digits}, e.g. {"logit_scale":"6eebb5c4",…} (a new model's logit_scale: ln(1/0.07) as F32, bytes
+// 51 31 2a 40). The metadata stays a flat string → string map, so other readers (OpenCLIP,
+// Python's safetensors) load the file as before and ignore the key. The header itself is not
+// covered: damage there shows as a malformed header or a checksum that no longer matches.
+// `SafetensorsFile` checks a tensor's checksum whenever it reads the tensor's values; files
+// without the key (OpenCLIP's, older ClipLab ones) are read unchecked.
+//
+// Files are written atomically (Compute's `writeAtomically`: a temporary file in the same folder,
+// fsync, rename, fsync of the folder). A crash or a full disk leaves either the old file or the
+// new one, never half a checkpoint.
 
 import Compute
+import CZlib
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One tensor to write: a name, a shape and its values (Float or Double; F16 and BF16 for files
 /// like those other tools write).
@@ -43,6 +51,32 @@ public struct SafetensorsTensor {
         }
     }
 
+    /// Calls `body` with the tensor's bytes as the file stores them (little-endian; BF16 rounded).
+    func withStoredBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch values {
+        case .f32(let v):
+            #if _endian(little)
+            return try v.withUnsafeBytes(body)
+            #else
+            return try v.map { $0.bitPattern.littleEndian }.withUnsafeBytes(body)
+            #endif
+        case .f64(let v):
+            #if _endian(little)
+            return try v.withUnsafeBytes(body)
+            #else
+            return try v.map { $0.bitPattern.littleEndian }.withUnsafeBytes(body)
+            #endif
+        case .f16(let v):
+            #if _endian(little)
+            return try v.withUnsafeBytes(body)
+            #else
+            return try v.map { $0.bitPattern.littleEndian }.withUnsafeBytes(body)
+            #endif
+        case .bf16(let v):
+            return try v.map { UInt16(truncatingIfNeeded: bf16Rounded($0).bitPattern >> 16).littleEndian }.withUnsafeBytes(body)
+        }
+    }
+
     var byteCount: Int {
         switch values {
         case .f32(let v): v.count * 4
@@ -70,6 +104,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     /// The same for a file without ClipLab metadata, with what its shapes say about its
     /// architecture (a matching preset, or the widths and depths to put in a model config).
     case openCLIPMismatch(path: String, problems: [String], suggestion: String?)
+    /// The CRC-32 of a tensor's bytes differs from the one the file records (`Safetensors.checksumKey`):
+    /// the file changed after it was written (bad storage, a bad copy).
+    case checksumMismatch(path: String, tensor: String, stored: UInt32, computed: UInt32)
 
     public var description: String {
         func listed(_ p: String, _ problems: [String]) -> String {
@@ -88,6 +125,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
                 + (suggestion.map { "\n" + $0 } ?? "")
         case .mismatch(let p, let problems): return listed(p, problems)
         case .openCLIPMismatch(let p, let problems, let suggestion): return listed(p, problems) + (suggestion.map { "\n" + $0 } ?? "")
+        case .checksumMismatch(let p, let t, let stored, let computed):
+            return "\(p): tensor '\(t)' is damaged: the CRC-32 of its bytes is \(Safetensors.hex(computed)), but the file records "
+                + "\(Safetensors.hex(stored)) ('\(Safetensors.checksumKey)'); the file changed after it was written (bad storage or a bad copy)"
         }
     }
 }
@@ -103,11 +143,14 @@ public struct SafetensorsFile {
     public let path: String
     public let metadata: [String: String]
     public let entries: [String: Entry]
-    let data: Data  // the bytes after the header
+    /// The CRC-32 the file records for each tensor (`Safetensors.checksumKey`); empty for a file
+    /// written without them. Reading a tensor's values checks its bytes against it.
+    public let checksums: [String: UInt32]
+    let data: Data  // the whole file
     let dataStart: Int
 
     /// Reads and validates the header of `path` (offsets in range, sizes match shapes and dtypes,
-    /// no overlaps or gaps).
+    /// no overlaps or gaps, checksums well formed).
     public init(path: String) throws {
         self.path = path
         let bytes: Data
@@ -173,8 +216,22 @@ public struct SafetensorsFile {
         guard cursor == dataBytes else {
             throw CheckpointError.malformed(path: path, reason: "the tensors cover \(cursor) of \(dataBytes) data bytes (truncated or padded file)")
         }
+        var checksums: [String: UInt32] = [:]
+        if let text = meta[Safetensors.checksumKey] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                throw CheckpointError.invalidMetadata(path: path, reason: "'\(Safetensors.checksumKey)' is not a JSON object")
+            }
+            for (name, value) in object {
+                guard let hex = value as? String, hex.utf8.count == 8, let crc = UInt32(hex, radix: 16) else {
+                    throw CheckpointError.invalidMetadata(
+                        path: path, reason: "'\(Safetensors.checksumKey)' gives tensor '\(name)' \(value), not 8 hex digits")
+                }
+                checksums[name] = crc
+            }
+        }
         self.metadata = meta
         self.entries = entries
+        self.checksums = checksums
         self.data = bytes
         self.dataStart = 8 + Int(n)
     }
@@ -192,7 +249,8 @@ public struct SafetensorsFile {
     /// The dtypes `doubles` and `copy` read (every value of F16 and BF16 is exact in Float).
     public static let floatDTypes: Set<String> = ["F32", "F64", "F16", "BF16"]
 
-    /// The values of tensor `name` converted to Double (F32, F64, F16 or BF16).
+    /// The values of tensor `name` converted to Double (F32, F64, F16 or BF16), after checking its
+    /// bytes against the CRC-32 the file records for it (`CheckpointError.checksumMismatch`).
     public func doubles(_ name: String) throws -> [Double] {
         guard let e = entries[name] else {
             throw CheckpointError.mismatch(path: path, problems: ["tensor '\(name)' is missing"])
@@ -200,6 +258,12 @@ public struct SafetensorsFile {
         let count = e.shape.reduce(1, *)
         return try data.withUnsafeBytes { raw -> [Double] in
             let base = raw.baseAddress! + dataStart + e.begin
+            if let stored = checksums[name] {
+                let computed = Safetensors.crc32(UnsafeRawBufferPointer(start: base, count: e.end - e.begin))
+                guard computed == stored else {
+                    throw CheckpointError.checksumMismatch(path: path, tensor: name, stored: stored, computed: computed)
+                }
+            }
             switch e.dtype {
             case "F32":
                 return (0..<count).map { Double(Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))) }
@@ -218,7 +282,8 @@ public struct SafetensorsFile {
         }
     }
 
-    /// Copies tensor `name` (F32, F64, F16 or BF16) into `destination` as Float or Double.
+    /// Copies tensor `name` (F32, F64, F16 or BF16) into `destination` as Float or Double, checked
+    /// against its CRC-32 like `doubles`.
     public func copy<T: BinaryFloatingPoint>(_ name: String, into destination: UnsafeMutablePointer<T>) throws {
         let values = try doubles(name)
         for (i, v) in values.enumerated() { destination[i] = T(v) }
@@ -226,8 +291,63 @@ public struct SafetensorsFile {
 }
 
 public enum Safetensors {
-    /// The complete file bytes for `tensors` (written in the given order) and `metadata`.
-    public static func encode(_ tensors: [SafetensorsTensor], metadata: [String: String]) -> Data {
+    /// The metadata key of the per-tensor CRC-32s: a JSON object {tensor name: 8 lower-case hex
+    /// digits}, the CRC-32 (zlib's `crc32`) of the tensor's bytes as stored in the file.
+    public static let checksumKey = "cliplab.crc32"
+
+    /// zlib's CRC-32 of `bytes`.
+    public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc = CZlib.crc32(0, nil, 0)
+        guard var p = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return UInt32(crc) }
+        var left = bytes.count
+        while left > 0 {  // zlib's length is 32 bits
+            let n = min(left, 1 << 30)
+            crc = CZlib.crc32(crc, p, uInt(n))
+            p += n
+            left -= n
+        }
+        return UInt32(crc)
+    }
+
+    /// `crc` as 8 lower-case hex digits.
+    static func hex(_ crc: UInt32) -> String {
+        let digits = String(crc, radix: 16)
+        return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+
+    /// The complete file bytes for `tensors` (written in the given order) and `metadata`; with
+    /// `checksums` (the default) the metadata also records each tensor's CRC-32 under
+    /// `checksumKey`. Without, any `checksumKey` entry of `metadata` is left out too.
+    public static func encode(_ tensors: [SafetensorsTensor], metadata: [String: String], checksums: Bool = true) -> Data {
+        var out = Data()
+        emit(tensors, metadata: metadata, checksums: checksums) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Writes `tensors` to `path` atomically (Compute's `writeAtomically`: temporary file, fsync,
+    /// rename, fsync of the folder), as `encode` lays them out. A failure leaves `path` as it was
+    /// and throws `CheckpointError.unwritable` with the system's reason ("No space left on device").
+    public static func write(_ tensors: [SafetensorsTensor], metadata: [String: String], to path: String, checksums: Bool = true) throws {
+        do {
+            try writeAtomically(to: path) { file in
+                try emit(tensors, metadata: metadata, checksums: checksums) { try file.write($0) }
+            }
+        } catch let e as FileWriteError {
+            throw CheckpointError.unwritable(path: path, reason: e.step == .write ? e.reason : e.problem)
+        }
+    }
+
+    /// Sends the file's bytes to `sink` in order: header length, header, each tensor's bytes.
+    static func emit(
+        _ tensors: [SafetensorsTensor], metadata: [String: String], checksums: Bool, to sink: (UnsafeRawBufferPointer) throws -> Void
+    ) rethrows {
+        var metadata = metadata
+        metadata[checksumKey] = nil
+        if checksums {
+            let crcs = tensors.map { t in t.withStoredBytes { crc32($0) } }
+            let fields = zip(tensors, crcs).sorted { $0.0.name < $1.0.name }.map { "\(jsonString($0.name)):\"\(hex($1))\"" }
+            metadata[checksumKey] = "{" + fields.joined(separator: ",") + "}"
+        }
         var header = "{"
         var fields: [String] = []
         if !metadata.isEmpty {
@@ -243,36 +363,10 @@ public enum Safetensors {
         header += fields.joined(separator: ",") + "}"
         var headerBytes = Array(header.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }  // pad with spaces, as the reference writer does
-        var out = Data(capacity: 8 + headerBytes.count + offset)
         var n = UInt64(headerBytes.count).littleEndian
-        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-        out.append(contentsOf: headerBytes)
-        for t in tensors {
-            switch t.values {
-            case .f32(let v):
-                v.withUnsafeBufferPointer { p in
-                    p.withMemoryRebound(to: UInt32.self) { u in
-                        out.append(contentsOf: u.map { $0.littleEndian }.withUnsafeBytes { Array($0) })
-                    }
-                }
-            case .f64(let v):
-                v.withUnsafeBufferPointer { p in
-                    p.withMemoryRebound(to: UInt64.self) { u in
-                        out.append(contentsOf: u.map { $0.littleEndian }.withUnsafeBytes { Array($0) })
-                    }
-                }
-            case .f16(let v):
-                out.append(contentsOf: v.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) })
-            case .bf16(let v):
-                out.append(contentsOf: v.map { UInt16(truncatingIfNeeded: bf16Rounded($0).bitPattern >> 16).littleEndian }.withUnsafeBytes { Array($0) })
-            }
-        }
-        return out
-    }
-
-    /// Writes `tensors` to `path` atomically (temporary file, fsync, rename, fsync of the folder).
-    public static func write(_ tensors: [SafetensorsTensor], metadata: [String: String], to path: String) throws {
-        try writeAtomically(encode(tensors, metadata: metadata), to: path)
+        try withUnsafeBytes(of: &n) { try sink($0) }
+        try headerBytes.withUnsafeBytes { try sink($0) }
+        for t in tensors { try t.withStoredBytes { try sink($0) } }
     }
 
     static func jsonString(_ s: String) -> String {
@@ -294,40 +388,4 @@ public enum Safetensors {
         }
         return out + "\""
     }
-}
-
-/// Writes `data` to `path` so that readers see either the old file or the complete new one.
-public func writeAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let folder = url.deletingLastPathComponent().path
-    let tmp = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno))) }
-    var ok = true
-    var reason = ""
-    data.withUnsafeBytes { raw in
-        var done = 0
-        while done < raw.count {
-            let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-            if n <= 0 {
-                ok = false
-                reason = String(cString: strerror(errno))
-                return
-            }
-            done += n
-        }
-    }
-    if ok && fsync(fd) != 0 { ok = false; reason = "fsync: " + String(cString: strerror(errno)) }
-    close(fd)
-    guard ok else {
-        unlink(tmp)
-        throw CheckpointError.unwritable(path: path, reason: reason)
-    }
-    guard rename(tmp, path) == 0 else {
-        let r = String(cString: strerror(errno))
-        unlink(tmp)
-        throw CheckpointError.unwritable(path: path, reason: "rename: " + r)
-    }
-    let dfd = open(folder.isEmpty ? "." : folder, O_RDONLY)
-    if dfd >= 0 { fsync(dfd); close(dfd) }
 }

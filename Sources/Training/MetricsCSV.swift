@@ -1,7 +1,13 @@
 // metrics.csv: one header row, plain commas, numeric cells only, floats with round-trip
 // precision. Rows are appended and flushed as they come, so a stopped run keeps every finished
 // epoch.
+//
+// An append-only file, so not written through `writeAtomically` (a temporary file and a rename
+// per row would rewrite the whole file each time): the header and the rows kept on resume are
+// written atomically, then each row is appended in place. A failed append (a full disk) throws,
+// naming the file and the system's reason; the rows before it stay.
 
+import Compute
 import Foundation
 
 /// An append-only CSV file with a fixed header.
@@ -44,10 +50,8 @@ public final class MetricsCSV {
                 if cells.count == columns.count, let e = Double(cells[keyColumn]), e <= Double(keep.value) { text += line + "\n" }
             }
         }
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw TrainingError.io(path: path, reason: "cannot write the metrics file (\(error.localizedDescription))")
+        do { try writeAtomically(text, to: path) } catch let e as FileWriteError {
+            throw TrainingError.io(path: path, reason: e.problem)
         }
         guard let h = FileHandle(forWritingAtPath: path) else {
             throw TrainingError.io(path: path, reason: "cannot open the metrics file for writing")
@@ -66,12 +70,28 @@ public final class MetricsCSV {
             guard let v = values[c] else { throw TrainingError.io(path: path, reason: "row lacks column '\(c)'") }
             return Self.format(v)
         }
-        handle.write(Data((cells.joined(separator: ",") + "\n").utf8))
-        if syncEveryRow { try handle.synchronize() }
+        do {
+            try handle.write(contentsOf: Data((cells.joined(separator: ",") + "\n").utf8))
+            if syncEveryRow { try handle.synchronize() }
+        } catch {
+            throw TrainingError.io(path: path, reason: "cannot append a row: " + Self.reason(error))
+        }
     }
 
     /// Makes every row written so far durable (fsync).
-    public func synchronize() throws { try handle.synchronize() }
+    public func synchronize() throws {
+        do { try handle.synchronize() } catch { throw TrainingError.io(path: path, reason: "cannot fsync: " + Self.reason(error)) }
+    }
+
+    /// The system's text of a FileHandle error ("No space left on device").
+    static func reason(_ error: Error) -> String {
+        let e = error as NSError
+        if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
+        if let underlying = e.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return e.localizedDescription
+    }
 
     /// Integers without a decimal point; other values with the shortest round-trip representation.
     public static func format(_ v: Double) -> String {

@@ -13,6 +13,7 @@
 
 import CLIP
 import Collective
+import Compute
 import Foundation
 
 /// Runs a configuration whose `finetune` is set as two `Trainer` runs.

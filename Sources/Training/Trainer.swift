@@ -903,7 +903,9 @@ public final class RunLog: @unchecked Sendable {
     public func say(_ line: String) {
         guard let handle else { return }
         print(line)
-        handle.write(Data((line + "\n").utf8))
+        // `write(_:)` traps on a write error (a full disk); the line is on standard output anyway,
+        // and the next checkpoint or metrics write reports the disk by name.
+        try? handle.write(contentsOf: Data((line + "\n").utf8))
     }
 }
 

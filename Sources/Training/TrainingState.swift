@@ -1,7 +1,8 @@
 // What a run needs besides the model's parameters to continue exactly after a stop: the
 // optimizer's moments and step count, the epoch and step reached, and the objective's per-sample
 // tables (u, and for individual temperatures τ, its Adam moments and the bounds). Written per epoch
-// next to the model checkpoint as `epoch_N.state.safetensors` (F32 moments, F64 tables), atomically.
+// next to the model checkpoint as `epoch_N.state.safetensors` (F32 moments, F64 tables), atomically
+// and with each tensor's CRC-32, like the checkpoint (`Safetensors.write`).
 // A step checkpoint (`step_S.safetensors`, written every `--save-every-steps` and when a run is
 // stopped) also records how far into its epoch the run was and the epoch's running sums (the
 // `resume.*` metadata), so the epoch's metrics come out as an unbroken run's.

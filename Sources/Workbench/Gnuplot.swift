@@ -2,6 +2,7 @@
 // CSV (so the script is an artefact that can be read, diffed and tested), and `render` runs
 // gnuplot on it to write PNG (pngcairo), SVG and PDF (pdfcairo).
 
+import Compute
 import Foundation
 
 /// One line of a figure: the rows of `csv` whose `filterColumn` equals `filterValue` (every row
@@ -189,6 +190,6 @@ public enum Gnuplot {
                 changed = true
             }
         }
-        if changed { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) }
+        if changed { try writeAtomically(bytes, to: path) }
     }
 }

@@ -2,17 +2,18 @@
 // from summary.csv alone (so `--render-only` redraws without running anything), a gnuplot script
 // plus PNG, SVG and PDF per figure, and table.md / table.tex.
 
+import Compute
 import Foundation
 
 public struct StudyOutput {
     public let directory: String
     public init(directory: String) { self.directory = directory }
 
-    /// Writes runs.csv and summary.csv (atomically).
+    /// Writes runs.csv and summary.csv (atomically: Compute's `writeAtomically`).
     public func write(_ results: StudyResults, variants: [String]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try results.runsCSV().write(toFile: directory + "/runs.csv", atomically: true, encoding: .utf8)
-        try results.summaryCSV(variants: variants).write(toFile: directory + "/summary.csv", atomically: true, encoding: .utf8)
+        try writeAtomically(results.runsCSV(), to: directory + "/runs.csv")
+        try writeAtomically(results.summaryCSV(variants: variants), to: directory + "/summary.csv")
     }
 
     /// Each variant's summaries at its last epoch in summary.csv, in file order.
@@ -51,12 +52,12 @@ public struct StudyOutput {
         let rows = try finalSummaries()  // first: nothing is drawn without summary.csv
         var written: [String] = []
         for f in figures {
-            try Gnuplot.script(f).write(toFile: directory + "/\(f.name).gp", atomically: true, encoding: .utf8)
+            try writeAtomically(Gnuplot.script(f), to: directory + "/\(f.name).gp")
             try Gnuplot.render(scriptFile: "\(f.name).gp", in: directory)
             written += ["gp", "png", "svg", "pdf"].map { "\(f.name).\($0)" }
         }
-        try table.markdown(rows).write(toFile: directory + "/table.md", atomically: true, encoding: .utf8)
-        try table.latex(rows).write(toFile: directory + "/table.tex", atomically: true, encoding: .utf8)
+        try writeAtomically(table.markdown(rows), to: directory + "/table.md")
+        try writeAtomically(table.latex(rows), to: directory + "/table.tex")
         return written + ["table.md", "table.tex"]
     }
 }

@@ -3,6 +3,7 @@
 // rerunning a study only re-renders. The runner shows progress across the study's runs and
 // collects every run's metrics into runs.csv and, averaged over seeds, summary.csv.
 
+import Compute
 import Foundation
 
 /// Runs one planned run, writing `metrics.csv` (a header with `epoch`, then one row per epoch)
@@ -112,7 +113,7 @@ public struct StudyRunner {
     func execute(_ run: PlannedRun, _ executor: RunExecutor) throws -> Double {
         let dir = directory(of: run)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try (run.settings.canonicalJSON + "\n").write(toFile: dir + "/settings.json", atomically: true, encoding: .utf8)
+        try writeAtomically(run.settings.canonicalJSON + "\n", to: dir + "/settings.json")
         let start = Date()
         do { try executor(run, dir) } catch let stopped as RunStopped {
             throw RunStopped(message: "study \(study.name), run \(run.variant) seed \(run.seed) (\(dir)): \(stopped.message)")
@@ -126,7 +127,7 @@ public struct StudyRunner {
         done["seconds"] = seconds
         done["code"] = codeVersion
         let json = try JSONSerialization.data(withJSONObject: done, options: [.sortedKeys, .withoutEscapingSlashes])
-        try (json + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/done.json"), options: .atomic)
+        try writeAtomically(json + Data("\n".utf8), to: dir + "/done.json")
         return seconds
     }
 

@@ -295,7 +295,7 @@ struct BenchKernels: ParsableCommand {
         if let json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(all).write(to: URL(fileURLWithPath: json), options: .atomic)
+            try writeAtomically(enc.encode(all), to: json)
             print("\nwrote \(json)")
         }
     }

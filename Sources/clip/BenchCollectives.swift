@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collective
+import Compute
 import Foundation
 import Workbench
 
@@ -55,7 +56,7 @@ struct BenchCollectives: ParsableCommand {
         }
         let text = CSV.render(columns: ["kind", "ranks", "elements", "bytes_moved", "seconds", "model_seconds"], rows: rows)
         if let path = csv {
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            try writeAtomically(text, to: path)
             print("wrote \(path)")
         } else {
             print(text, terminator: "")

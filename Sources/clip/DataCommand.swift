@@ -1,5 +1,6 @@
 import ArgumentParser
 import Data
+import Compute
 import Foundation
 
 /// `clip data …`: look at the data.
@@ -126,10 +127,10 @@ struct DataCommand: ParsableCommand {
                 }
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try enc.encode(sizes).write(to: URL(fileURLWithPath: out + "/sizes.json"), options: .atomic)
+                try writeAtomically(enc.encode(sizes), to: out + "/sizes.json")
                 // Zero-shot labels: the first object's colour (the .cls members index these classes).
                 let classes = ["classes": Scene.Colour.allCases.map(\.name), "templates": ["a picture of something {}.", "a {} shape.", "{} things."]]
-                try enc.encode(classes).write(to: URL(fileURLWithPath: out + "/classes.json"), options: .atomic)
+                try writeAtomically(enc.encode(classes), to: out + "/classes.json")
                 let last = String(format: "%06d", shards - 1)
                 print("wrote \(shards) shard(s) of \(count) samples and classes.json (the first object's colour); train with --data 'wds:\(out)/shapes-{000000..\(last)}.tar'")
             } else {
@@ -137,11 +138,11 @@ struct DataCommand: ParsableCommand {
                 var table = "filepath\ttitle\n"
                 for i in 0..<count {
                     let file = String(format: "images/%09d.%@", i, imageFormat)
-                    try Data(try encoded(i)).write(to: URL(fileURLWithPath: out + "/" + file), options: .atomic)
+                    try writeAtomically(try encoded(i), to: out + "/" + file)
                     table += "\(file)\t\(world.caption(i))\n"
                     if (i + 1) % 1000 == 0 { progress(i + 1) }
                 }
-                try table.write(toFile: out + "/train.tsv", atomically: true, encoding: .utf8)
+                try writeAtomically(table, to: out + "/train.tsv")
                 progress(count)
                 print("wrote \(count) images and \(out)/train.tsv; train with --data csv:\(out)/train.tsv")
             }

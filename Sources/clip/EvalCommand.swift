@@ -52,9 +52,7 @@ struct Eval: ParsableCommand {
             if let json {
                 let report: [String: Any] = ["checkpoint": checkpoint, "data": data, "pairs": set.count, "metrics": m, "chance": chance]
                 let bytes = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
-                let temporary = json + ".partial"
-                try bytes.write(to: URL(fileURLWithPath: temporary))
-                guard rename(temporary, json) == 0 else { throw ValidationError("--json: cannot write \(json) (\(String(cString: strerror(errno))))") }
+                try writeAtomically(bytes, to: json)
             }
             return
         }

@@ -1,5 +1,7 @@
-// The in-memory image type of ClipLab's image I/O, its error type, and whole-file reading and
-// atomic writing with POSIX calls.
+// The in-memory image type of ClipLab's image I/O, its error type, whole-file reading with POSIX
+// calls and atomic writing (through Compute's `writeAtomically`).
+
+import Compute
 
 #if canImport(Glibc)
 import Glibc
@@ -114,47 +116,13 @@ enum FileIO {
         return bytes
     }
 
-    /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename,
-    /// then fsync of the folder. Readers see the old file or the complete new one, never a part.
+    /// Writes `bytes` to `path` atomically with Compute's `writeAtomically` (a temporary file in
+    /// the same folder, fsync, rename, fsync of the folder): readers see the old file or the
+    /// complete new one, never a part. A failure leaves no temporary file and throws an
+    /// `ImageError` naming `path` and the system's reason.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !name.isEmpty else { throw ImageError(path: path, problem: "not a file name") }
-        var template = Array("\(folder.isEmpty ? "/" : folder)/.\(name).tmp-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw ImageError(path: path, problem: "cannot create a temporary file (\(errorText()))") }
-        let temporary = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        var closed = false
-        do {
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw ImageError(path: path, problem: "cannot write (\(errorText()))")
-                }
-                offset += n
-            }
-            // mkstemp creates the file 0600; give it the usual 0644 (less the umask).
-            let mask = umask(0)
-            umask(mask)
-            _ = fchmod(fd, 0o644 & ~mask)
-            guard fsync(fd) == 0 else { throw ImageError(path: path, problem: "cannot fsync (\(errorText()))") }
-            closed = true
-            guard close(fd) == 0 else { throw ImageError(path: path, problem: "cannot close (\(errorText()))") }
-            guard rename(temporary, path) == 0 else {
-                throw ImageError(path: path, problem: "cannot rename the temporary file into place (\(errorText()))")
-            }
-        } catch {
-            if !closed { close(fd) }
-            unlink(temporary)
-            throw error
-        }
-        let directory = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            _ = fsync(directory)
-            close(directory)
+        do { try Compute.writeAtomically(bytes, to: path) } catch let e as FileWriteError {
+            throw ImageError(path: path, problem: e.problem)
         }
     }
 }

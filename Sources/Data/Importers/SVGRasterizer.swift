@@ -3,6 +3,7 @@
 // and emoji SVGs use (gradients, masks, clip paths, text), which no small hand-written rasteriser
 // would. The picture is fitted inside size×size keeping its aspect ratio, on white.
 
+import Compute
 import Foundation
 
 /// Renders SVG files with `rsvg-convert`.
@@ -68,7 +69,7 @@ public struct SVGRasterizer: Sendable {
     /// The SVG document `bytes` rendered like `render(path:size:)`; `name` is used in errors.
     public func render(bytes: [UInt8], name: String, size: Int) throws -> RGBImage {
         let file = NSTemporaryDirectory() + "cliplab-svg-\(UUID().uuidString).svg"
-        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        try writeAtomically(bytes, to: file)
         defer { try? FileManager.default.removeItem(atPath: file) }
         do {
             return try render(path: file, size: size)
