@@ -12,6 +12,7 @@ struct BatchSplitTests {
           arguments: ["openclip", "sogclr", "isogclr", "fastclip-v0", "fastclip-v1", "fastclip-v2", "fastclip-v3"])
     func equalsOneThread(preset: String) throws {
         let base = NSTemporaryDirectory() + "split-\(preset)-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = [
             "train", "--model", "nano", "--data", "shapes:512", "--epochs", "2", "--batch-size", "64", "--tokenizer", "trained",
             "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5",
@@ -38,6 +39,7 @@ struct BatchSplitTests {
     @Test("With a CLIPA image mask and shortened captions, 2 batch-split threads reach one thread's parameters")
     func maskedEqualsOneThread() throws {
         let base = NSTemporaryDirectory() + "split-masked-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = [
             "train", "--model", "nano", "--data", "shapes:512", "--epochs", "2", "--batch-size", "64", "--tokenizer", "trained",
             "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5",

@@ -121,6 +121,7 @@ struct CLITests {
     @Test("clip upcycle with the optimizer state, training from it, and bench train timing the mixture step beside the dense one")
     func upcycleCommand() throws {
         let base = NSTemporaryDirectory() + "cli-upcycle-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = ["--model", "nano", "--data", "shapes:256", "--batch-size", "64", "--tokenizer", "trained", "--vocab-size", "600",
                       "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "2", "--threads", "1"]
         let dense = try runClip(["train"] + common + ["--epochs", "1", "--out", base + "/dense"])

@@ -106,6 +106,7 @@ struct MPITests {
           arguments: ["openclip", "sogclr", "isogclr", "fastclip-v0", "fastclip-v1", "fastclip-v2", "fastclip-v3"])
     func dataParallelEqualsSingleProcess(preset: String) throws {
         let base = NSTemporaryDirectory() + "mpi-\(preset)-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = [
             "train", "--model", "nano", "--data", "shapes:512", "--epochs", "2", "--batch-size", "64", "--tokenizer", "trained",
             "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5",
@@ -132,6 +133,7 @@ struct MPITests {
     @Test("An upcycled model trains under mpirun: 2 ranks reach what one process reaches with the same 2 routing groups (2 batch-split threads)")
     func upcycledDataParallel() throws {
         let base = NSTemporaryDirectory() + "mpi-moe-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = [
             "train", "--model", "nano", "--data", "shapes:512", "--batch-size", "64", "--tokenizer", "trained",
             "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5",

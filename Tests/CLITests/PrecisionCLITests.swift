@@ -11,6 +11,7 @@ struct PrecisionCLITests {
     @Test("bf16-emulated training ends near fp32's loss and parameters but not bit-identical; config.json records it")
     func emulatedTrains() throws {
         let base = NSTemporaryDirectory() + "precision-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = [
             "train", "--model", "nano", "--data", "shapes:512", "--epochs", "2", "--batch-size", "64", "--tokenizer", "trained",
             "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "20", "--eval-every", "0", "--warmup", "5", "--threads", "1",

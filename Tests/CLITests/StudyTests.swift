@@ -24,6 +24,7 @@ struct StudyTests {
     @Test("A smoke study end to end: CSV, figures that decode, a table with a row per variant; then cache hits and --render-only")
     func smoke() throws {
         let base = NSTemporaryDirectory() + "study-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let args = ["temperature-ablation", "--preset", "smoke", "--out", base + "/out", "--cache", base + "/cache", "--threads", "1"]
         let first = try runStudy(args)
         #expect(first.status == 0, "stderr: \(first.err)")
@@ -55,6 +56,7 @@ struct StudyTests {
     @Test("--jobs 2 runs two runs at once as clip processes, with the same numbers as one run at a time in this process")
     func concurrentJobs() throws {
         let base = NSTemporaryDirectory() + "study-jobs-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = ["temperature-ablation", "--preset", "smoke", "--threads", "1"]
         let one = try runStudy(common + ["--out", base + "/one", "--cache", base + "/cache-one"])
         #expect(one.status == 0, "stderr: \(one.err)")
@@ -80,6 +82,7 @@ struct StudyTests {
     @Test("--jobs 2: a staged run stopped between its stages continues in the fine-tuning stage and ends as the unbroken run did")
     func stagedRunResumesUnderClip() throws {
         let base = NSTemporaryDirectory() + "study-staged-resume-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let common = ["finetune-masking", "--preset", "smoke", "--threads", "1", "--jobs", "2", "--cache", base + "/cache"]
         let first = try runStudy(common + ["--out", base + "/first"])
         #expect(first.status == 0, "stderr: \(first.err)")
@@ -152,6 +155,7 @@ struct StudyTests {
           ])
     func everyStudySmoke(name: String) throws {
         let base = NSTemporaryDirectory() + "study-\(name)-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         // A timing study runs one at a time even when asked for more.
         let jobs = name == "gradient-reduction" ? ["--jobs", "2"] : []
         let r = try runStudy([name, "--preset", "smoke", "--out", base + "/out", "--cache", base + "/cache", "--threads", "1"] + jobs)
@@ -284,6 +288,7 @@ struct StudyTests {
     @Test("Nightly: goldens written from two seeds hold for a rerun; a shifted golden is drift, and the job fails")
     func nightlyDrift() throws {
         let base = NSTemporaryDirectory() + "nightly-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
         let figs = base + "/figures/optimizers"
         let write = try runStudy([
             "optimizers", "--preset", "smoke", "--seeds", "2", "--out", base + "/out", "--figures", base + "/figures", "--cache", base + "/cache", "--threads", "1",
