@@ -109,13 +109,18 @@ public struct SafetensorsFile {
     /// Reads and validates the header of `path` (offsets in range, sizes match shapes and dtypes,
     /// no overlaps or gaps).
     public init(path: String) throws {
-        self.path = path
         let bytes: Data
         do {
             bytes = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
             throw CheckpointError.unreadable(path: path, reason: (error as NSError).localizedDescription)
         }
+        try self.init(bytes: bytes, path: path)
+    }
+
+    /// The same checks on a file's bytes already in memory; `path` names the file in errors.
+    public init(bytes: Data, path: String) throws {
+        self.path = path
         guard bytes.count >= 8 else {
             throw CheckpointError.malformed(path: path, reason: "file has \(bytes.count) bytes, fewer than the 8-byte header length")
         }
