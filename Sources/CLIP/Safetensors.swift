@@ -169,9 +169,18 @@ public struct SafetensorsFile {
                 throw CheckpointError.malformed(
                     path: path, reason: "tensor '\(name)' occupies bytes \(e.begin)..<\(e.end), expected to start at \(cursor) within \(dataBytes) data bytes")
             }
-            if let size, e.end - e.begin != e.shape.reduce(1, *) * size {
+            // The header's numbers can be anything: a negative size, or sizes whose product
+            // overflows, is refused here rather than trapping (or wrapping) when multiplied.
+            guard let count = Self.elementCount(e.shape) else {
                 throw CheckpointError.malformed(
-                    path: path, reason: "tensor '\(name)' has \(e.end - e.begin) bytes, but \(e.dtype) \(e.shape) needs \(e.shape.reduce(1, *) * size)")
+                    path: path, reason: "tensor '\(name)' has shape \(e.shape): sizes must be ≥ 0 and their product must fit in 64 bits")
+            }
+            if let size {
+                let (needed, overflows) = count.multipliedReportingOverflow(by: size)
+                guard !overflows, e.end - e.begin == needed else {
+                    throw CheckpointError.malformed(
+                        path: path, reason: "tensor '\(name)' has \(e.end - e.begin) bytes, but \(e.dtype) \(e.shape) needs \(overflows ? "more than an Int can count" : String(needed))")
+                }
             }
             cursor = e.end
         }
@@ -182,6 +191,18 @@ public struct SafetensorsFile {
         self.entries = entries
         self.data = bytes
         self.dataStart = 8 + Int(n)
+    }
+
+    /// The product of `shape`'s sizes; nil when one is negative or the product overflows Int.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (product, overflows) = count.multipliedReportingOverflow(by: d)
+            if overflows { return nil }
+            count = product
+        }
+        return count
     }
 
     static func elementSize(_ dtype: String) -> Int? {
