@@ -4,6 +4,10 @@
 import Glibc
 #endif
 
+/// The scratch files this process wrote, removed when it exits normally (after a crash the file
+/// stays, holding the input that crashed).
+nonisolated(unsafe) private var written: Set<String> = []
+
 /// A per-process scratch file that holds the current input, rewritten on every iteration. It lives
 /// in /dev/shm (memory) when that exists, so fuzzing does not wear the disk, else in $TMPDIR.
 public enum ScratchFile {
@@ -19,6 +23,9 @@ public enum ScratchFile {
     /// would fail the same way, and a fuzzer that only sees I/O errors tests nothing.
     public static func write(_ data: UnsafePointer<UInt8>, _ size: Int, suffix: String) -> String {
         let path = "\(folder)/cliplab-fuzz-\(getpid())\(suffix)"
+        if written.insert(path).inserted, written.count == 1 {
+            atexit { for path in written { unlink(path) } }
+        }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { fatalError("ScratchFile: cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
