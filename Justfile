@@ -47,3 +47,9 @@ nightly PRESET="smoke" JOBS="1": setup
     swift build -c release --product clip
     swift build -c release --product study
     .build/release/study nightly --preset {{PRESET}} --jobs {{JOBS}}
+
+# Targets: safetensors tokenizer images csv tar zip config (default all); crashes, timeouts and
+# out-of-memory inputs land in .fuzz-work/crashes/<target>/ (README, "Fuzzing").
+# Fuzz the parsers of untrusted input with libFuzzer, SECONDS per target: just fuzz 180 [TARGET...].
+fuzz SECONDS *TARGETS: setup
+    scripts/fuzz.sh {{SECONDS}} {{TARGETS}}

@@ -126,3 +126,29 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CLIP", "Data", "Layers", "Compute", "Objectives", "TokenReduction", "TestSupport"]),
     ]
 )
+
+// MARK: - Fuzz targets
+//
+// libFuzzer executables over the parsers of untrusted input (README, "Fuzzing"). They exist only
+// when CLIPLAB_FUZZ is set, so `swift build` and `swift test` never see them: `just fuzz`
+// (scripts/fuzz.sh) sets it and builds them with libFuzzer and AddressSanitizer.
+if Context.environment["CLIPLAB_FUZZ"] != nil {
+    /// Each target's sources are in Fuzz/<name>/; `-parse-as-library` because libFuzzer supplies `main`.
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzSafetensors", ["CLIP"]),
+        ("FuzzTokenizer", ["Data"]),
+        ("FuzzImages", ["Data"]),
+        ("FuzzCSV", ["Data", "FuzzSupport"]),
+        ("FuzzTar", ["Data", "FuzzSupport"]),
+        ("FuzzZip", ["Data"]),
+        ("FuzzConfig", ["CLIP", "Training", "FuzzSupport"]),
+    ]
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
+    for t in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: t.name, dependencies: t.dependencies, path: "Fuzz/\(t.name)",
+                swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+        package.products.append(.executable(name: t.name, targets: [t.name]))
+    }
+}

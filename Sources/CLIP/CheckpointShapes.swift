@@ -45,9 +45,13 @@ public struct CheckpointShapes: Sendable {
             visionWidth = s[0]
             patchSize = s[2]
         }
-        if let s = tensors["visual.positional_embedding"], s.count == 2, let p = patchSize {
+        // A damaged file's shapes can be anything (0 rows, sizes near Int.max): only a grid g with
+        // 1 + g² rows, and g · p in range, gives an image size.
+        if let s = tensors["visual.positional_embedding"], s.count == 2, s[0] >= 1, let p = patchSize {
             let g = Int(Double(s[0] - 1).squareRoot().rounded())
-            if g * g == s[0] - 1 { imageSize = g * p }
+            let (square, squareOverflows) = g.multipliedReportingOverflow(by: g)
+            let (size, sizeOverflows) = g.multipliedReportingOverflow(by: p)
+            if !squareOverflows, !sizeOverflows, square == s[0] - 1 { imageSize = size }
         }
         visionLayers = blocks("visual.transformer.resblocks.")
         visionMLPRatio = ratio("visual.transformer.resblocks.0.mlp.c_fc.weight", width: visionWidth)

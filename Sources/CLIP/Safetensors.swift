@@ -152,13 +152,18 @@ public struct SafetensorsFile {
     /// Reads and validates the header of `path` (offsets in range, sizes match shapes and dtypes,
     /// no overlaps or gaps, checksums well formed).
     public init(path: String) throws {
-        self.path = path
         let bytes: Data
         do {
             bytes = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
             throw CheckpointError.unreadable(path: path, reason: (error as NSError).localizedDescription)
         }
+        try self.init(bytes: bytes, path: path)
+    }
+
+    /// The same checks on a file's bytes already in memory; `path` names the file in errors.
+    public init(bytes: Data, path: String) throws {
+        self.path = path
         guard bytes.count >= 8 else {
             throw CheckpointError.malformed(path: path, reason: "file has \(bytes.count) bytes, fewer than the 8-byte header length")
         }
@@ -207,9 +212,18 @@ public struct SafetensorsFile {
                 throw CheckpointError.malformed(
                     path: path, reason: "tensor '\(name)' occupies bytes \(e.begin)..<\(e.end), expected to start at \(cursor) within \(dataBytes) data bytes")
             }
-            if let size, e.end - e.begin != e.shape.reduce(1, *) * size {
+            // The header's numbers can be anything: a negative size, or sizes whose product
+            // overflows, is refused here rather than trapping (or wrapping) when multiplied.
+            guard let count = Self.elementCount(e.shape) else {
                 throw CheckpointError.malformed(
-                    path: path, reason: "tensor '\(name)' has \(e.end - e.begin) bytes, but \(e.dtype) \(e.shape) needs \(e.shape.reduce(1, *) * size)")
+                    path: path, reason: "tensor '\(name)' has shape \(e.shape): sizes must be ≥ 0 and their product must fit in 64 bits")
+            }
+            if let size {
+                let (needed, overflows) = count.multipliedReportingOverflow(by: size)
+                guard !overflows, e.end - e.begin == needed else {
+                    throw CheckpointError.malformed(
+                        path: path, reason: "tensor '\(name)' has \(e.end - e.begin) bytes, but \(e.dtype) \(e.shape) needs \(overflows ? "more than an Int can count" : String(needed))")
+                }
             }
             cursor = e.end
         }
@@ -234,6 +248,18 @@ public struct SafetensorsFile {
         self.checksums = checksums
         self.data = bytes
         self.dataStart = 8 + Int(n)
+    }
+
+    /// The product of `shape`'s sizes; nil when one is negative or the product overflows Int.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (product, overflows) = count.multipliedReportingOverflow(by: d)
+            if overflows { return nil }
+            count = product
+        }
+        return count
     }
 
     static func elementSize(_ dtype: String) -> Int? {

@@ -65,15 +65,20 @@ final class ChunkedFile {
 
     static func errorText() -> String { String(cString: strerror(errno)) }
 
-    /// Up to `count` bytes from the position on; fewer only where the file ends.
+    /// Up to `count` bytes from the position on; fewer only where the file ends (for a regular
+    /// file, where it ended when it was opened).
     func read(_ count: Int) throws(FileReadFailure) -> [UInt8] {
         precondition(count >= 0)
-        if count == 0 { return [] }
-        var out = [UInt8](repeating: 0, count: count)
+        // A regular file holds no more than `size - position` bytes: the buffer is allocated for
+        // those, not for `count`, so a damaged tar header that declares a 1 GiB member in a file of
+        // a few kilobytes does not allocate a gigabyte.
+        let wanted = seekable ? min(count, max(size - position, 0)) : count
+        if wanted == 0 { return [] }
+        var out = [UInt8](repeating: 0, count: wanted)
         let got = try out.withUnsafeMutableBytes { destination in
-            Result { () throws(FileReadFailure) -> Int in try fill(destination.baseAddress!, count: count) }
+            Result { () throws(FileReadFailure) -> Int in try fill(destination.baseAddress!, count: wanted) }
         }.get()
-        if got < count { out.removeLast(count - got) }
+        if got < wanted { out.removeLast(wanted - got) }
         return out
     }
 

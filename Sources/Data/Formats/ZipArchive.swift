@@ -28,6 +28,9 @@ public struct ZipArchive: Sendable {
     private let bytes: [UInt8]
     private let index: [String: Int]
 
+    /// The most bytes deflate can make from one compressed byte (a 258-byte match in 2 bits).
+    static let maximumDeflateRatio = 1032
+
     /// Opens the zip file at `path` and reads its central directory.
     public init(path: String) throws {
         try self.init(bytes: FileIO.readFile(path), name: path)
@@ -103,6 +106,13 @@ public struct ZipArchive: Sendable {
         case 0:
             out = Array(bytes[start..<(start + member.compressedSize)])
         case 8:
+            // The output buffer is allocated at the declared size, so that size is checked first:
+            // deflate makes at most 1032 bytes from each compressed byte, and a larger claim (a
+            // few bytes declaring gigabytes) is damage, not a member worth the memory.
+            guard member.size <= member.compressedSize * ZipArchive.maximumDeflateRatio else {
+                throw fail("declares \(member.size) bytes inflated from \(member.compressedSize) deflated bytes, more than deflate's "
+                    + "\(ZipArchive.maximumDeflateRatio):1 can make (damaged archive?)")
+            }
             out = [UInt8](repeating: 0, count: member.size)
             var stream = z_stream()
             guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
