@@ -98,7 +98,7 @@ func resilience(output: String, seed: UInt64, scratch: String) throws -> Bool {
         guard last.terminationStatus == 0 else { throw SettingsError(key: "resilience", reason: "\(c.name): the last resume failed; see \(b)-last.log") }
         let final = "/checkpoints/epoch_2.safetensors"
         result.equalCheckpoint = FileManager.default.contents(atPath: a + final) == FileManager.default.contents(atPath: b + final)
-        result.equalState = try stateTensors(a + "/checkpoints/epoch_2.state.safetensors") == stateTensors(b + "/checkpoints/epoch_2.state.safetensors")
+        result.equalState = try SafetensorsFile(path: a + "/checkpoints/epoch_2.state.safetensors").tensorBitPatterns() == SafetensorsFile(path: b + "/checkpoints/epoch_2.state.safetensors").tensorBitPatterns()
         result.equalMetrics = try csvWithoutWallClock(a + "/metrics.csv") == csvWithoutWallClock(b + "/metrics.csv")
         result.equalSteps = try csvWithoutWallClock(a + "/steps.csv") == csvWithoutWallClock(b + "/steps.csv")
         print("resilience: \(c.name): " + (result.allEqual ? "every artefact equals the undisturbed run's" : "DIFFERS"))
@@ -151,28 +151,6 @@ func signalProcesses(_ signal: String, pattern: String, oneOnly: Bool = false) t
         p.waitUntilExit()
         if oneOnly && p.terminationStatus == 0 { return }
     }
-}
-
-/// Rows of a run's steps.csv (0 before it exists).
-func stepRows(_ directory: String) -> Int {
-    guard let text = try? String(contentsOfFile: directory + "/steps.csv", encoding: .utf8) else { return 0 }
-    return max(0, text.split(separator: "\n").count - 1)
-}
-
-/// A CSV's rows without its wall-clock columns.
-func csvWithoutWallClock(_ path: String) throws -> [[String]] {
-    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-    guard let header = lines.first else { return [] }
-    let keep = header.indices.filter { !header[$0].hasSuffix("seconds") }
-    return lines.map { row in keep.map { $0 < row.count ? row[$0] : "?" } }
-}
-
-/// A state file's tensors as bit patterns by name.
-func stateTensors(_ path: String) throws -> [String: [UInt64]] {
-    let file = try SafetensorsFile(path: path)
-    var out: [String: [UInt64]] = [:]
-    for (name, _) in file.entries { out[name] = try file.doubles(name).map(\.bitPattern) }
-    return out
 }
 
 /// SplitMix64, for the disturbance points.

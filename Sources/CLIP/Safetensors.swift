@@ -316,6 +316,16 @@ public struct SafetensorsFile {
     }
 }
 
+extension SafetensorsFile {
+    /// Every float tensor's values as bit patterns (of their Double conversion) by name: two
+    /// files' tensors compare exactly, whatever their metadata.
+    public func tensorBitPatterns() throws -> [String: [UInt64]] {
+        var out: [String: [UInt64]] = [:]
+        for (name, _) in entries { out[name] = try doubles(name).map(\.bitPattern) }
+        return out
+    }
+}
+
 public enum Safetensors {
     /// The metadata key of the per-tensor CRC-32s: a JSON object {tensor name: 8 lower-case hex
     /// digits}, the CRC-32 (zlib's `crc32`) of the tensor's bytes as stored in the file.

@@ -760,15 +760,7 @@ public final class Trainer {
             log.say(line)
             if let consistency { log.say(consistency) }
             if config.checkpoints {
-                let path = config.output + "/checkpoints/epoch_\(epoch + 1).safetensors"
-                var meta = TokenizerMetadata.entries(kind: tokenizerKind, tokenizer: tokenizer)
-                meta["epoch"] = "\(epoch + 1)"
-                meta["step"] = "\(globalStep)"
-                meta["data_seed"] = "\(config.dataSeed)"
-                try model.save(to: path, metadata: meta)
-                try TrainingState.save(
-                    to: TrainingState.path(forCheckpoint: path), epoch: epoch + 1, step: globalStep, optimizer: optimizer,
-                    store: model.store, sampleState: objective.state, configuration: config, learningRateScale: learningRateScale)
+                try writeCheckpoint(config.output + "/checkpoints/epoch_\(epoch + 1).safetensors", epochsDone: epoch + 1, globalStep: globalStep)
                 if (config.saveEverySteps ?? 0) > 0 {
                     // Step checkpoints of this epoch are older than its epoch checkpoint.
                     TrainingState.pruneStepCheckpoints(runDirectory: config.output, keep: 0)
@@ -803,20 +795,25 @@ public final class Trainer {
         return flag > 0 ? (reason ?? "another rank's stop request") : nil
     }
 
+    /// Writes the model checkpoint `path` (with the tokenizer, epochs done, global step and data
+    /// seed in its metadata) and its state file; `resume` marks a step checkpoint.
+    func writeCheckpoint(_ path: String, epochsDone: Int, globalStep: Int, resume: [String: String] = [:]) throws {
+        var meta = TokenizerMetadata.entries(kind: tokenizerKind, tokenizer: tokenizer)
+        meta["epoch"] = "\(epochsDone)"
+        meta["step"] = "\(globalStep)"
+        meta["data_seed"] = "\(config.dataSeed)"
+        try model.save(to: path, metadata: meta)
+        try TrainingState.save(
+            to: TrainingState.path(forCheckpoint: path), epoch: epochsDone, step: globalStep, optimizer: optimizer,
+            store: model.store, sampleState: objective.state, configuration: config, learningRateScale: learningRateScale, resume: resume)
+    }
+
     /// Writes `checkpoints/step_S.safetensors` and its state file (rank 0), removing step
     /// checkpoints beyond the newest `keepStepCheckpoints`; returns the model file's path.
     func saveStepCheckpoint(epoch: Int, stepsDone: Int, globalStep: Int, sums: EpochSums) throws -> String {
         let path = config.output + "/checkpoints/step_\(globalStep).safetensors"
         guard communicator.isRoot else { return path }
-        var meta = TokenizerMetadata.entries(kind: tokenizerKind, tokenizer: tokenizer)
-        meta["epoch"] = "\(epoch)"
-        meta["step"] = "\(globalStep)"
-        meta["data_seed"] = "\(config.dataSeed)"
-        try model.save(to: path, metadata: meta)
-        try TrainingState.save(
-            to: TrainingState.path(forCheckpoint: path), epoch: epoch, step: globalStep, optimizer: optimizer,
-            store: model.store, sampleState: objective.state, configuration: config, learningRateScale: learningRateScale,
-            resume: ["epoch_step": "\(stepsDone)", "sums": sums.encoded])
+        try writeCheckpoint(path, epochsDone: epoch, globalStep: globalStep, resume: ["epoch_step": "\(stepsDone)", "sums": sums.encoded])
         TrainingState.pruneStepCheckpoints(runDirectory: config.output, keep: config.keepStepCheckpoints ?? 2)
         return path
     }

@@ -162,3 +162,20 @@ public func aggregate(_ rows: [[String: Double]], by key: ([String: Double]) -> 
         (k, Dictionary(uniqueKeysWithValues: metrics.map { m in (m, Summary(groups[k]!.compactMap { $0[m] })) }))
     }
 }
+
+/// A run's CSV (metrics.csv, steps.csv) as rows of cells, header first, without its wall-clock
+/// columns (names ending in "seconds"): what two runs of equal numbers share.
+public func csvWithoutWallClock(_ path: String) throws -> [[String]] {
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+        $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    }
+    guard let header = lines.first else { return [] }
+    let keep = header.indices.filter { !header[$0].hasSuffix("seconds") }
+    return lines.map { row in keep.map { $0 < row.count ? row[$0] : "?" } }
+}
+
+/// The rows of a run directory's steps.csv so far (0 before it exists): the steps it has taken.
+public func stepRows(_ directory: String) -> Int {
+    guard let text = try? String(contentsOfFile: directory + "/steps.csv", encoding: .utf8) else { return 0 }
+    return max(0, text.split(separator: "\n").count - 1)
+}

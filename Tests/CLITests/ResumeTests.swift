@@ -6,23 +6,7 @@
 import CLIP
 import Foundation
 import Testing
-
-/// A run's CSV without its wall-clock columns (names ending in "seconds"), as rows of text.
-func csvWithoutTime(_ path: String) throws -> [[String]] {
-    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-    guard let header = lines.first else { return [] }
-    let keep = header.indices.filter { !header[$0].hasSuffix("seconds") }
-    return lines.map { row in keep.map { $0 < row.count ? row[$0] : "?" } }
-}
-
-/// Every tensor of a safetensors file as raw bytes by name (the metadata, which records the run
-/// directory and the invocation's options, aside).
-func tensorBytes(_ path: String) throws -> [String: [UInt64]] {
-    let file = try SafetensorsFile(path: path)
-    var out: [String: [UInt64]] = [:]
-    for (name, _) in file.entries { out[name] = try file.doubles(name).map(\.bitPattern) }
-    return out
-}
+import Workbench
 
 /// Starts `clip` with `arguments`; returns the process (its output goes to `log`).
 func startClip(_ arguments: [String], log: String) throws -> Process {
@@ -37,12 +21,6 @@ func startClip(_ arguments: [String], log: String) throws -> Process {
     return p
 }
 
-/// Rows in a run's steps.csv (header aside), 0 before it exists.
-func stepRows(_ directory: String) -> Int {
-    guard let text = try? String(contentsOfFile: directory + "/steps.csv", encoding: .utf8) else { return 0 }
-    return max(0, text.split(separator: "\n").count - 1)
-}
-
 /// Waits until the run in `directory` has `rows` step rows (or `p` ended), then sends `signal`;
 /// returns whether the signal reached a running process.
 @discardableResult
@@ -53,6 +31,22 @@ func signalAfter(_ p: Process, directory: String, rows: Int, signal: Int32) -> B
     kill(p.processIdentifier, signal)
     p.waitUntilExit()
     return true
+}
+
+/// Waits until the run in `directory` has `rows` step rows (or `p` ended), then runs `pkill` with
+/// `arguments` (a job's processes by command line) and waits for `p`; returns whether `p` was
+/// still running when the signal went out.
+func pkillAfter(_ p: Process, directory: String, rows: Int, _ arguments: [String]) throws -> Bool {
+    let deadline = Date().addingTimeInterval(120)
+    while p.isRunning && stepRows(directory) < rows && Date() < deadline { usleep(2000) }
+    let running = p.isRunning
+    let pkill = Process()
+    pkill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+    pkill.arguments = arguments
+    try pkill.run()
+    pkill.waitUntilExit()
+    p.waitUntilExit()
+    return running
 }
 
 @Suite(.serialized) struct ResumeTests {
@@ -66,10 +60,10 @@ func signalAfter(_ p: Process, directory: String, rows: Int, signal: Int32) -> B
     func expectSameRun(_ a: String, _ b: String, _ label: String) throws {
         let ca = a + "/checkpoints/epoch_2.safetensors", cb = b + "/checkpoints/epoch_2.safetensors"
         #expect(FileManager.default.contents(atPath: ca) == FileManager.default.contents(atPath: cb), "\(label): final checkpoints differ")
-        #expect(try tensorBytes(a + "/checkpoints/epoch_2.state.safetensors") == tensorBytes(b + "/checkpoints/epoch_2.state.safetensors"),
+        #expect(try SafetensorsFile(path: a + "/checkpoints/epoch_2.state.safetensors").tensorBitPatterns() == SafetensorsFile(path: b + "/checkpoints/epoch_2.state.safetensors").tensorBitPatterns(),
                 "\(label): optimizer and per-sample state differ")
-        #expect(try csvWithoutTime(a + "/metrics.csv") == csvWithoutTime(b + "/metrics.csv"), "\(label): metrics.csv differs")
-        let sa = try csvWithoutTime(a + "/steps.csv"), sb = try csvWithoutTime(b + "/steps.csv")
+        #expect(try csvWithoutWallClock(a + "/metrics.csv") == csvWithoutWallClock(b + "/metrics.csv"), "\(label): metrics.csv differs")
+        let sa = try csvWithoutWallClock(a + "/steps.csv"), sb = try csvWithoutWallClock(b + "/steps.csv")
         #expect(sa.count == 33 && sa == sb, "\(label): steps.csv differs (\(sa.count) and \(sb.count) rows)")
     }
 
@@ -134,28 +128,13 @@ func signalAfter(_ p: Process, directory: String, rows: Int, signal: Int32) -> B
         #expect(a.status == 0, "\(a.err)")
         // SIGKILL to every process of the job (launcher, mpirun, ranks) after step 9.
         let p = try startClip(args + ["--out", base + "/b", "--save-every-steps", "4"], log: base + "/b1.log")
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning && stepRows(base + "/b") < 9 && Date() < deadline { usleep(2000) }
-        #expect(p.isRunning, "the run ended before the kill")
-        let killer = Process()
-        killer.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-        killer.arguments = ["-KILL", "-f", "--", "--out \(base)/b"]
-        try killer.run()
-        killer.waitUntilExit()
-        p.waitUntilExit()
+        #expect(try pkillAfter(p, directory: base + "/b", rows: 9, ["-KILL", "-f", "--", "--out \(base)/b"]), "the run ended before the kill")
         // Resumed, then preempted through mpirun.
         let q = try startClip(["train", "--resume", base + "/b", "--ranks", "2", "--threads", "2"], log: base + "/b2.log")
-        let deadline2 = Date().addingTimeInterval(120)
-        while q.isRunning && stepRows(base + "/b") < 20 && Date() < deadline2 { usleep(2000) }
-        #expect(q.isRunning, "the resumed run ended before SIGTERM")
         // SIGTERM to every rank, as Slurm delivers it to each task (the ranks' own command lines
         // carry --threads 1, the launcher's --threads 2).
-        let term = Process()
-        term.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-        term.arguments = ["-TERM", "-f", "--", "--resume \(base)/b --threads 1"]
-        try term.run()
-        term.waitUntilExit()
-        q.waitUntilExit()
+        #expect(try pkillAfter(q, directory: base + "/b", rows: 20, ["-TERM", "-f", "--", "--resume \(base)/b --threads 1"]),
+                "the resumed run ended before SIGTERM")
         let log = try String(contentsOfFile: base + "/b2.log", encoding: .utf8)
         #expect(q.terminationStatus == 75, "status \(q.terminationStatus): \(log.suffix(800))")
         let last = try runClip(["train", "--resume", base + "/b", "--ranks", "2", "--threads", "2"])
@@ -217,7 +196,7 @@ func signalAfter(_ p: Process, directory: String, rows: Int, signal: Int32) -> B
             let again = try runStudy(args)
             #expect(again.status == 0, "\(again.err)")
             #expect(again.out.contains("resuming from") && again.out.contains("/checkpoints/"), "\(label): \(again.out.prefix(1500))")
-            #expect(try csvWithoutTime(base + "/a/runs.csv") == csvWithoutTime(base + "/\(label)/runs.csv"), "\(label): runs.csv differs")
+            #expect(try csvWithoutWallClock(base + "/a/runs.csv") == csvWithoutWallClock(base + "/\(label)/runs.csv"), "\(label): runs.csv differs")
         }
     }
 }
