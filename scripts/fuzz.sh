@@ -13,6 +13,9 @@
 # runs; Fuzz/dictionaries/<target>.dict, where there is one, gives libFuzzer the format's
 # keywords. Crashes, timeouts (an input that takes over 10 s) and out-of-memory inputs (over
 # 2 GB) are saved in .fuzz-work/crashes/<target>/, the log in .fuzz-work/logs/<target>.log.
+# The summary gives each target's wall and CPU seconds (user + system, what "CPU-minutes" counts;
+# less than wall time when other work shares the cores), and .fuzz-work/minutes.log keeps a line
+# per target and run, to add up the minutes across runs.
 # Exits 1 when any target found something. CLIPLAB_FUZZ_JOBS=N builds with -j N.
 #
 # LeakSanitizer is off (-detect_leaks=0, and in ASAN_OPTIONS for the check at exit): Foundation's
@@ -58,6 +61,13 @@ done
 bin=$(CLIPLAB_FUZZ=1 "${build[@]}" --show-bin-path)
 
 work=.fuzz-work
+
+# CPU seconds (user + system) of this shell's finished children so far. `times` runs in this
+# shell, not a subshell (a subshell's children counters start at zero), and writes to a file.
+child_cpu_seconds() {
+    times >"$work/.times"
+    awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); n += p[1] * 60 + p[2] } printf "%.1f", n }' "$work/.times"
+}
 summary=()
 found=0
 for t in "${targets[@]}"; do
@@ -66,6 +76,7 @@ for t in "${targets[@]}"; do
     cp -n Fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
     echo "fuzz: $t for ${seconds}s (log: $log)" >&2
     start=$(date +%s)
+    before=$(child_cpu_seconds)
     status=0
     dict=()
     [ ! -f Fuzz/dictionaries/"$t".dict ] || dict=(-dict=Fuzz/dictionaries/"$t".dict)
@@ -75,6 +86,8 @@ for t in "${targets[@]}"; do
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -detect_leaks=0 -print_final_stats=1 \
         -artifact_prefix="$crashes/" "${dict[@]}" >"$log" 2>&1 || status=$?
     elapsed=$(( $(date +%s) - start ))
+    cpu=$(awk -v a="$before" -v b="$(child_cpu_seconds)" 'BEGIN { printf "%.0f", b - a }')
+    echo "$(date -u +%FT%TZ) $t wall=${elapsed}s cpu=${cpu}s" >>"$work/minutes.log"
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     artifact=$(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)
     if [ -n "$artifact" ]; then
@@ -87,10 +100,10 @@ for t in "${targets[@]}"; do
     else
         result="nothing found"
     fi
-    summary+=("$(printf '%-12s %6ss %12s        %s' "$t" "$elapsed" "${runs:-?}" "$result")")
+    summary+=("$(printf '%-12s %6ss %6ss %12s  %s' "$t" "$elapsed" "$cpu" "${runs:-?}" "$result")")
 done
 
 echo
-printf '%-12s %7s %12s %5s  %s\n' target time executions "" result
+printf '%-12s %7s %7s %12s  %s\n' target wall cpu executions result
 printf '%s\n' "${summary[@]}"
 exit "$found"

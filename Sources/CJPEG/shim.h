@@ -71,6 +71,17 @@ static inline int cliplab_jpeg_decode_rgb(
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, size);
     jpeg_read_header(&cinfo, TRUE);
+    // Before anything is allocated: Huffman-coded scans spend at least one bit on each 8x8 block
+    // of a component, so a file of `size` bytes holds at most 512 pixels a byte; past twice that,
+    // the header lies or the file is cut short, and libjpeg would pad the missing data with grey
+    // after allocating the whole image. (Arithmetic coding has no such floor; those files are
+    // bounded by the 2^28 pixels below only.)
+    if (!cinfo.arith_code && (size_t)cinfo.image_width * cinfo.image_height > (size_t)size * 1024) {
+        snprintf(manager.message, sizeof manager.message,
+                 "its header declares %u x %u pixels, more than a Huffman-coded file of %lu bytes can hold",
+                 (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, size);
+        longjmp(manager.jump, 1);
+    }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     if (cmyk && !allow_cmyk) {
         snprintf(manager.message, sizeof manager.message,

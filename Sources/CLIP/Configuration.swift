@@ -158,12 +158,42 @@ public struct CLIPConfiguration: Codable, Sendable, Hashable {
 
     public static let presetNames = ["nano", "micro", "tiny", "small", "clipa-s", "clipa-m", "clipa-l"]
 
-    /// Checks the architecture's internal consistency; the message names the field.
+    /// Largest width, embedding dimension or head count `validate()` accepts.
+    public static let maxWidth = 1 << 16
+    /// Most blocks a tower may have.
+    public static let maxLayers = 1024
+    /// Largest image side in pixels.
+    public static let maxImageSize = 1 << 14
+    /// Longest text context in tokens.
+    public static let maxContextLength = 1 << 16
+    /// Largest vocabulary.
+    public static let maxVocabularySize = 1 << 24
+    /// Most experts in a mixture layer.
+    public static let maxExperts = 1 << 12
+
+    /// Checks the architecture's internal consistency and its sizes' upper bounds; the message
+    /// names the field.
     public func validate() throws {
         func require(_ ok: Bool, _ message: String) throws {
             if !ok { throw ConfigurationError(message: "model configuration '\(name)': \(message)") }
         }
         try require(embedDimension > 0, "embedDimension must be > 0")
+        // Upper bounds, so that a configuration read from a file (a checkpoint's cliplab.config,
+        // an OpenCLIP config) cannot overflow the sizes computed from it or make the checks below
+        // visit 10¹² blocks; each is far beyond any model this workbench trains.
+        let limits: [(String, Int, Int)] = [
+            ("embedDimension", embedDimension, Self.maxWidth), ("vision.width", vision.width, Self.maxWidth), ("text.width", text.width, Self.maxWidth),
+            ("vision.layers", vision.layers, Self.maxLayers), ("text.layers", text.layers, Self.maxLayers),
+            ("vision.heads", vision.heads, Self.maxWidth), ("text.heads", text.heads, Self.maxWidth),
+            ("vision.imageSize", vision.imageSize, Self.maxImageSize), ("text.contextLength", text.contextLength, Self.maxContextLength),
+            ("text.vocabularySize", text.vocabularySize, Self.maxVocabularySize),
+        ]
+        for (field, value, limit) in limits {
+            try require(value <= limit, "\(field) must be ≤ \(limit), got \(value)")
+        }
+        try require(vision.width > 0 && text.width > 0 && vision.imageSize > 0, "vision.width, text.width and vision.imageSize must be > 0")
+        try require((1...64).contains(vision.mlpRatio) && (1...64).contains(text.mlpRatio),
+                    "vision.mlpRatio and text.mlpRatio must be in 1…64, got \(vision.mlpRatio), \(text.mlpRatio)")
         try require(vision.patchSize > 0 && vision.imageSize % vision.patchSize == 0,
                     "vision.imageSize \(vision.imageSize) must be a positive multiple of vision.patchSize \(vision.patchSize)")
         try require(vision.heads > 0 && vision.width % vision.heads == 0, "vision.width \(vision.width) must be divisible by vision.heads \(vision.heads)")
@@ -182,7 +212,8 @@ public struct CLIPConfiguration: Codable, Sendable, Hashable {
             try require(m.capacityFactor > 0 && m.capacityMultiple >= 1,
                         "\(tower).experts: capacityFactor must be > 0 and capacityMultiple ≥ 1, got \(m.capacityFactor), \(m.capacityMultiple)")
             try require(p.every >= 1 && p.first >= 0, "\(tower).experts: every must be ≥ 1 and first ≥ 0, got \(p.every), \(p.first)")
-            try require(!p.blocks(layers: layers).isEmpty,
+            try require(m.experts <= Self.maxExperts, "\(tower).experts.configuration.experts must be ≤ \(Self.maxExperts), got \(m.experts)")
+            try require(p.first < layers,  // the first block with a mixture, as p.blocks(layers:) would find
                         "\(tower).experts places no mixture in its \(layers) blocks (first \(p.first), every \(p.every))")
         }
     }

@@ -122,5 +122,5 @@ public struct MoEPlacement: Codable, Sendable, Hashable {
     public func contains(block index: Int) -> Bool { every >= 1 && index >= first && (index - first) % every == 0 }
 
     /// The blocks of an `layers`-block stack that hold a mixture.
-    public func blocks(layers: Int) -> [Int] { (0..<layers).filter { contains(block: $0) } }
+    public func blocks(layers: Int) -> [Int] { every >= 1 && first >= 0 ? Array(stride(from: first, to: layers, by: every)) : [] }
 }

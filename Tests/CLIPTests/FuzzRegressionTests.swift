@@ -59,4 +59,33 @@ private func fuzzFixture(_ name: String) throws -> String {
         let negative = reason { try SafetensorsFile(bytes: Data(bytes), path: "negative.safetensors") }
         #expect(negative == "tensor 'a' has shape [-1, -1]: sizes must be ≥ 0 and their product must fit in 64 bits", "\(negative)")
     }
+
+    /// Seen while reading the config target's code: `validate` listed every block of a tower with
+    /// experts, so a `cliplab.config` declaring 10¹² layers hung it, and no size had an upper bound
+    /// (a width of 2⁶² overflows the parameter count). Now each size has a bound named in the error,
+    /// and the mixture check does not visit the blocks.
+    @Test func configurationSizesAreBoundedAndCheckedWithoutVisitingEveryBlock() throws {
+        let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/corpus/config/cliplab-config-moe.json")
+        let json = try String(contentsOf: seed.standardized, encoding: .utf8)
+        func problem(_ replace: String, _ with: String) throws -> String {
+            #expect(json.contains(replace))
+            let config = try JSONDecoder().decode(CLIPConfiguration.self, from: Data(json.replacingOccurrences(of: replace, with: with).utf8))
+            do {
+                try config.validate()
+                return "valid"
+            } catch let error as ConfigurationError {
+                return error.message
+            }
+        }
+        #expect(try problem("\"name\"", "\"name\"") == "valid")
+        let start = Date()
+        #expect(try problem("\"layers\":2,", "\"layers\":1000000000000,") == "model configuration 'nano': vision.layers must be ≤ 1024, got 1000000000000")
+        #expect(Date().timeIntervalSince(start) < 5)
+        #expect(try problem("\"width\":32,\"experts\"", "\"width\":4611686018427387904,\"experts\"").contains("vision.width must be ≤ 65536"))
+        #expect(try problem("\"vocabularySize\":49408", "\"vocabularySize\":99999999999").contains("text.vocabularySize must be ≤ 16777216"))
+        #expect(try problem("\"experts\":4,", "\"experts\":100000,").contains("vision.experts.configuration.experts must be ≤ 4096"))
+        #expect(try problem("\"first\":1", "\"first\":2").contains("vision.experts places no mixture in its 2 blocks (first 2, every 2)"))
+        #expect(try problem("\"mlpRatio\":4,\"patchSize", "\"mlpRatio\":0,\"patchSize").contains("mlpRatio must be in 1…64"))
+        #expect(try problem("\"width\":32,\"experts\"", "\"width\":-32,\"experts\"").contains("must be > 0"))
+    }
 }

@@ -1,7 +1,8 @@
 // Kill anywhere, resume exactly: `clip train` killed with SIGKILL at several points (with step
 // checkpoints), or stopped by SIGTERM, `--time-limit` or `--stop-after-epochs`, then resumed, ends
 // with the final checkpoint, metrics.csv and steps.csv of an unbroken run (wall-clock columns
-// aside), for OpenCLIP, FastCLIP-v2 and FastCLIP-v3, in one process and under mpirun at 2 ranks.
+// aside), for OpenCLIP, FastCLIP-v2 and FastCLIP-v3, in one process and under mpirun at 2 ranks;
+// likewise two-stage runs (CLIPA, CLIP-UP's upcycled mixtures) killed at and around the boundary.
 
 import CLIP
 import Foundation
@@ -140,6 +141,72 @@ func pkillAfter(_ p: Process, directory: String, rows: Int, _ arguments: [String
         let last = try runClip(["train", "--resume", base + "/b", "--ranks", "2", "--threads", "2"])
         #expect(last.status == 0, "\(last.err)")
         try expectSameRun(base + "/a", base + "/b", "2 ranks")
+    }
+}
+
+/// Waits until `condition` holds (or `p` ended, or 120 s passed), then sends SIGKILL; returns
+/// whether the kill reached a running process.
+func killWhen(_ p: Process, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(120)
+    while p.isRunning && !condition() && Date() < deadline { usleep(1000) }
+    guard p.isRunning else { return false }
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+    return true
+}
+
+/// Two-stage runs (CLIPA's reduced-token pre-training then full-length fine-tuning, and CLIP-UP's
+/// dense stage then an upcycled mixture-of-experts stage) killed in the first stage, at the
+/// boundary between the stages and in the second stage, each time resumed: the unbroken run's
+/// results.
+@Suite(.serialized) struct StagedResumeTests {
+    /// 1 + 1 epochs of 16 steps: micro on 1,024 shapes pairs at batch 64, one thread.
+    static func common(_ extra: [String]) -> [String] {
+        ["train", "--model", "micro", "--data", "shapes:1024", "--epochs", "1", "--finetune-epochs", "1", "--batch-size", "64",
+         "--tokenizer", "trained", "--vocab-size", "600", "--eval-examples", "5", "--retrieval-size", "64", "--warmup", "4",
+         "--threads", "1"] + extra
+    }
+
+    /// Kills a staged run three times (after `firstRows` steps of stage 1, once `boundary` exists,
+    /// after `secondRows` steps of stage 2), resuming it each time, and compares it with an
+    /// unbroken run: the last stage's final checkpoint and state, both stages' steps.csv and the
+    /// run's metrics.csv.
+    func killAndResume(_ label: String, extra: [String], boundary: String, secondRows: Int) throws {
+        let base = NSTemporaryDirectory() + "resume-\(label)-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let args = Self.common(extra)
+        let unbroken = try runClip(args + ["--out", base + "/a"])
+        #expect(unbroken.status == 0, "\(unbroken.err)")
+        let b = base + "/b"
+        let first = try startClip(args + ["--out", b, "--save-every-steps", "3"], log: base + "/b1.log")
+        #expect(killWhen(first) { stepRows(b + "/pretrain") >= 8 }, "\(label): the run ended before the kill in stage 1")
+        let second = try startClip(["train", "--resume", b, "--threads", "1"], log: base + "/b2.log")
+        #expect(killWhen(second) { FileManager.default.fileExists(atPath: b + "/" + boundary) }, "\(label): the run ended before the kill at the boundary")
+        let third = try startClip(["train", "--resume", b, "--threads", "1"], log: base + "/b3.log")
+        #expect(killWhen(third) { stepRows(b + "/finetune") >= secondRows }, "\(label): the run ended before the kill in stage 2")
+        let last = try runClip(["train", "--resume", b, "--threads", "1"])
+        #expect(last.status == 0, "\(label): \(last.err)")
+        #expect(last.out.contains("stage 1 (pretrain) finished earlier") && last.out.contains("stage 2 of 2: finetune (resumed)"), "\(label): \(last.out)")
+        let ca = base + "/a/finetune/checkpoints/epoch_1.safetensors", cb = b + "/finetune/checkpoints/epoch_1.safetensors"
+        #expect(FileManager.default.contents(atPath: ca) == FileManager.default.contents(atPath: cb), "\(label): final checkpoints differ")
+        #expect(try SafetensorsFile(path: base + "/a/finetune/checkpoints/epoch_1.state.safetensors").tensorBitPatterns()
+                == SafetensorsFile(path: b + "/finetune/checkpoints/epoch_1.state.safetensors").tensorBitPatterns(), "\(label): state differs")
+        #expect(try csvWithoutWallClock(base + "/a/metrics.csv") == csvWithoutWallClock(b + "/metrics.csv"), "\(label): metrics.csv differs")
+        for stage in ["pretrain", "finetune"] {
+            let sa = try csvWithoutWallClock(base + "/a/\(stage)/steps.csv"), sb = try csvWithoutWallClock(b + "/\(stage)/steps.csv")
+            #expect(sa.count == 17 && sa == sb, "\(label): \(stage)/steps.csv differs (\(sa.count) and \(sb.count) rows)")
+        }
+    }
+
+    @Test("CLIPA: random image-token and caption reduction, then full length; killed in stage 1, at the stage boundary and in stage 2, resumed each time")
+    func clipaStageBoundary() throws {
+        try killAndResume("clipa", extra: ["--image-reduction", "random:0.5", "--text-length", "8", "--text-reduction", "random"],
+                          boundary: "pretrain/checkpoints/epoch_1.safetensors", secondRows: 5)
+    }
+
+    @Test("CLIP-UP: a dense stage, upcycled, then the mixture-of-experts stage; killed in stage 1, once the upcycled model is written and in the MoE stage, resumed each time")
+    func upcycledMixture() throws {
+        try killAndResume("moe", extra: ["--finetune-upcycle", "--experts", "4", "--top-k", "2"], boundary: "upcycled.safetensors", secondRows: 7)
     }
 }
 

@@ -64,4 +64,33 @@ private func peakResidentBytes() -> Int {
         // The 1 GiB buffer would show in the peak; other tests running meanwhile use far less.
         #expect(peakResidentBytes() - before < 512 << 20, "peak memory grew by \((peakResidentBytes() - before) >> 20) MiB")
     }
+
+    /// Image headers declaring far more pixels than their files hold: an 87-byte PNG declaring
+    /// 16384 × 16384 (noted by the images target: 805 MB allocated before libpng found the data
+    /// short) and a 171-byte JPEG declaring 16000 × 16000 (which libjpeg padded with grey: a
+    /// 768 MB image from 171 bytes). Both are now refused from the header, without the allocation.
+    @Test func imageHeadersDeclaringMorePixelsThanTheFileHoldsAreRefusedBeforeAllocating() throws {
+        let before = peakResidentBytes()
+        let png = try fuzzFixture("png-declared-16384-square.png"), jpeg = try fuzzFixture("jpeg-declared-16000-square.jpg")
+        do {
+            _ = try ImageDecoder.decode(path: png)
+            Issue.record("a 16384 × 16384 PNG was decoded from 87 bytes")
+        } catch let error as ImageError {
+            #expect(error.description.contains(png) && error.description.contains("declares 16384×16384 pixels")
+                    && error.description.contains("the file has 87 bytes"), "\(error)")
+        }
+        do {
+            _ = try ImageDecoder.decode(path: jpeg)
+            Issue.record("a 16000 × 16000 JPEG was decoded from 171 bytes")
+        } catch let error as ImageError {
+            #expect(error.description.contains(jpeg) && error.description.contains("declares 16000 x 16000 pixels, more than a Huffman-coded file of 171 bytes"),
+                    "\(error)")
+        }
+        #expect(peakResidentBytes() - before < 256 << 20, "peak memory grew by \((peakResidentBytes() - before) >> 20) MiB")
+        // The committed seed images (complete files) still decode.
+        let seeds = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/corpus/images").standardized.path
+        for name in try FileManager.default.contentsOfDirectory(atPath: seeds) where name != "cmyk.jpg" {
+            #expect(throws: Never.self, "\(name)") { _ = try ImageDecoder.decode(path: seeds + "/" + name) }
+        }
+    }
 }

@@ -14,7 +14,10 @@ import Darwin
 
 /// Decodes PNG and JPEG files to `RGBImage`.
 public enum ImageDecoder {
-    /// Largest image decoded, in pixels (2²⁸, e.g. 16384 × 16384); larger ones are refused.
+    /// Largest image decoded, in pixels (2²⁸, e.g. 16384 × 16384); larger ones are refused. Images
+    /// whose header declares more pixels than their file's size can hold (PNG: deflate's 1032:1 on
+    /// one bit a pixel; Huffman-coded JPEG: one bit per 8×8 block, taken as 1,024 pixels a byte)
+    /// are refused too, before their pixels are allocated.
     public static let maxPixels = 1 << 28
 
     /// The image in the file at `path`, recognised as PNG or JPEG by its first bytes.
@@ -59,6 +62,17 @@ public enum ImageDecoder {
             guard width > 0, height > 0, width * height <= maxPixels else {
                 png_image_free(&image)
                 throw ImageError(path: name, problem: "PNG of \(width)×\(height) pixels is too large to decode")
+            }
+            // Checked before the pixels are allocated: a complete PNG's deflated data holds at
+            // least its filtered rows (a filter byte and ⌈width/8⌉ bytes each at the smallest, one
+            // bit a pixel) over deflate's largest ratio, 1032:1, so a file smaller than that is
+            // cut short or lies in its header (which libpng would find only after the allocation).
+            let leastRaw = height * (1 + (width + 7) / 8)
+            guard bytes.count >= (leastRaw + 1031) / 1032 else {
+                png_image_free(&image)
+                throw ImageError(
+                    path: name,
+                    problem: "invalid PNG (its header declares \(width)×\(height) pixels, which take at least \((leastRaw + 1031) / 1032) bytes of compressed data; the file has \(bytes.count) bytes)")
             }
             image.format = UInt32(PNG_FORMAT_RGB)
             image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
