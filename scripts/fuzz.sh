@@ -61,12 +61,14 @@ done
 bin=$(CLIPLAB_FUZZ=1 "${build[@]}" --show-bin-path)
 
 work=.fuzz-work
+trap 'rm -f "$work/.times.$$"' EXIT
 
 # CPU seconds (user + system) of this shell's finished children so far. `times` runs in this
-# shell, not a subshell (a subshell's children counters start at zero), and writes to a file.
+# shell, not a subshell (a subshell's children counters start at zero), and writes to a file of
+# this process's own (two fuzz runs can share the work folder).
 child_cpu_seconds() {
-    times >"$work/.times"
-    awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); n += p[1] * 60 + p[2] } printf "%.1f", n }' "$work/.times"
+    times >"$work/.times.$$"
+    awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); n += p[1] * 60 + p[2] } printf "%.1f", n }' "$work/.times.$$"
 }
 summary=()
 found=0
