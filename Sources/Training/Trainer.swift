@@ -94,14 +94,21 @@ public final class Trainer {
     /// divergence (recorded in the state files, so a resumed run keeps it).
     var learningRateScale = 1.0
     var rollbacks = 0
-    /// Test hook: `CLIPLAB_FAULT_NAN_STEP=S[:tensor]` makes one gradient element of `tensor`
-    /// (default: the first parameter) NaN at global step S, once per process, so that the
-    /// divergence guard can be tested.
-    var injectedFault: (step: Int, tensor: String?)? = {
-        guard let spec = ProcessInfo.processInfo.environment["CLIPLAB_FAULT_NAN_STEP"] else { return nil }
+    /// Test hook: `CLIPLAB_FAULT_NAN_STEP=S[:tensor][@rank]` makes one gradient element of
+    /// `tensor` (default: the first parameter) NaN at global step S, after the gradients' sum
+    /// over ranks, once per process and on `rank` alone if given, so that the divergence guard
+    /// (and the ranks' agreement on it) can be tested.
+    var injectedFault: (step: Int, tensor: String?, rank: Int?)? = {
+        guard var spec = ProcessInfo.processInfo.environment["CLIPLAB_FAULT_NAN_STEP"] else { return nil }
+        var rank: Int?
+        if let at = spec.lastIndex(of: "@") {
+            guard let r = Int(spec[spec.index(after: at)...]) else { return nil }
+            rank = r
+            spec = String(spec[..<at])
+        }
         let parts = spec.split(separator: ":", maxSplits: 1)
         guard let step = parts.first.flatMap({ Int($0) }) else { return nil }
-        return (step, parts.count > 1 ? String(parts[1]) : nil)
+        return (step, parts.count > 1 ? String(parts[1]) : nil, rank)
     }()
 
     /// Names of the evaluation metrics, in the order of metrics.csv.
@@ -466,11 +473,14 @@ public final class Trainer {
                 logitScale: store.value(model.logitScale).pointee, epoch: epoch,
                 dImageFeatures: dImage.pointer, dTextFeatures: dText.pointer)
         }
-        guard stats.surrogate.isFinite, stats.batchContrastive.isFinite, stats.logitScaleGradient.isFinite else {
-            throw TrainingError.diverged(
-                step: globalStep, reason: "the loss: objective \(config.objective.loss.rawValue) gave surrogate \(stats.surrogate), "
-                    + "batch loss \(stats.batchContrastive), logit-scale gradient \(stats.logitScaleGradient) at τ \(model.temperature); "
-                    + "last good checkpoint: \(lastGoodCheckpoint)")
+        // The divergence guard. In one process a non-finite loss stops the step at once; under MPI
+        // the step goes on through its collectives (a NaN reaches every rank's gradients through
+        // the sum) and the ranks agree at its end, so that all stop or roll back at the same step.
+        var divergence: String?
+        if !(stats.surrogate.isFinite && stats.batchContrastive.isFinite && stats.logitScaleGradient.isFinite) {
+            divergence = "the loss: objective \(config.objective.loss.rawValue) gave surrogate \(stats.surrogate), "
+                + "batch loss \(stats.batchContrastive), logit-scale gradient \(stats.logitScaleGradient) at τ \(model.temperature)"
+            if comm.size == 1 { throw diverged(step: globalStep, divergence!) }
         }
         // The s-gradient is global: added once, on rank 0, before the sum over ranks.
         if logitScaleGroup != nil && comm.isRoot { store.grad(model.logitScale).pointee += Float(stats.logitScaleGradient) }
@@ -506,12 +516,13 @@ public final class Trainer {
         } else if comm.size > 1 {
             try comm.allReduceSum(store.grads.pointer, count: store.grads.count)
         }
-        if let fault = injectedFault, fault.step == globalStep {
+        if let fault = injectedFault, fault.step == globalStep, fault.rank.map({ $0 == rank }) ?? true {
             injectedFault = nil
             let view = fault.tensor.flatMap { name in store.layout.views.first { $0.name == name } } ?? store.layout.views[0]
             store.grads.pointer[view.offset] = .nan
         }
-        try checkFinite(step: globalStep, ids: ids)
+        if divergence == nil { divergence = nonFinite(ids: ids) }
+        if comm.size == 1, let divergence { throw diverged(step: globalStep, divergence) }
         if let c = config.gradientClipNorm { clipGradientNorm(store, maxNorm: c) }
         let lr = schedule(globalStep) * learningRateScale
         for g in groups.indices { groups[g].learningRate = lr }
@@ -540,6 +551,17 @@ public final class Trainer {
             "reduce_scatter_elements": delta(.reduceScatter) { Double($0.elements) },
             "all_reduce_elements": delta(.allReduce) { Double($0.elements) } + delta(.allReduceAsync) { Double($0.elements) },
         ]
+        if comm.size > 1 {
+            // Agreement (after the step's statistics, so steps.csv counts the step's own
+            // collectives): any rank's divergence stops every rank. A rank that diverged has
+            // updated with non-finite values like the others; the stop or the rollback's reload
+            // discards them.
+            var flag: Float = divergence == nil ? 0 : 1
+            try comm.allReduceSum(&flag, count: 1)
+            if flag > 0 {
+                throw diverged(step: globalStep, divergence ?? "NaN or ∞ on \(Int(flag)) of the \(comm.size) ranks (rank 0's values were finite; the others' messages name the tensor)")
+            }
+        }
         return StepRecord(stats: stats, lr: lr, lrTau: lrTau, timing: timing)
     }
 
@@ -617,33 +639,37 @@ public final class Trainer {
         TrainingState.latestCheckpoint(runDirectory: config.output)?.path ?? "none yet (the first is written after epoch 1, or --save-every-steps)"
     }
 
+    /// The divergence error for `step`: what was not finite, the last good checkpoint, and (when
+    /// the run stops) how to continue.
+    func diverged(step: Int, _ what: String) -> TrainingError {
+        .diverged(step: step, reason: "\(what); last good checkpoint: \(lastGoodCheckpoint)"
+                  + (config.onDivergence == .rollback ? "" : " (continue from it with clip train --resume \(config.output), or train with --on-divergence rollback)"))
+    }
+
     /// The divergence guard after a step's gradients are final: the gradients, τ, and the batch's
-    /// u (and per-sample τ) must be finite; throws `diverged` naming the step, the tensor and the
-    /// last good checkpoint. One pass over the gradient buffer (a NaN or ∞ anywhere makes the
-    /// sum of g − g NaN); the tensor is looked up only on failure.
-    func checkFinite(step: Int, ids: ArraySlice<Int>) throws {
+    /// u (and per-sample τ) must be finite; returns what is not (naming the tensor), or nil. One
+    /// pass over the gradient buffer (a NaN or ∞ anywhere makes the sum of g − g NaN); the tensor
+    /// is looked up only on failure.
+    func nonFinite(ids: ArraySlice<Int>) -> String? {
         let store = model.store
-        func fail(_ what: String) -> TrainingError {
-            .diverged(step: step, reason: "\(what); last good checkpoint: \(lastGoodCheckpoint)"
-                      + (config.onDivergence == .rollback ? "" : " (continue from it with clip train --resume \(config.output), or train with --on-divergence rollback)"))
-        }
         if !allFinite(store.grads.pointer, count: store.grads.count) {
             let bad = store.layout.views.first { v in !allFinite(store.grads.pointer + v.offset, count: v.count) }
-            throw fail("the gradient of '\(bad?.name ?? "?")' holds NaN or ∞")
+            return "the gradient of '\(bad?.name ?? "?")' holds NaN or ∞"
         }
-        guard model.temperature.isFinite else { throw fail("τ is \(model.temperature)") }
+        guard model.temperature.isFinite else { return "τ is \(model.temperature)" }
         if let state = objective.state {
             for side in 0..<2 {
                 for id in ids where !state.u[side][id].isFinite {
-                    throw fail("u[\(side == 0 ? "image" : "text")][\(id)] is \(state.u[side][id])")
+                    return "u[\(side == 0 ? "image" : "text")][\(id)] is \(state.u[side][id])"
                 }
                 if state.individual {
                     for id in ids where !state.tau[side][id].isFinite {
-                        throw fail("τ[\(side == 0 ? "image" : "text")][\(id)] is \(state.tau[side][id])")
+                        return "τ[\(side == 0 ? "image" : "text")][\(id)] is \(state.tau[side][id])"
                     }
                 }
             }
         }
+        return nil
     }
 
     private func runAtPrecision() throws -> TrainingSummary {

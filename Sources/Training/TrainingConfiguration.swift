@@ -98,8 +98,8 @@ public struct TrainingConfiguration: Codable, Sendable, Hashable {
     /// What a NaN or infinity in the loss, the gradients, u or τ does: `stop` (the default) ends the
     /// run naming the step, the tensor and the last good checkpoint; `rollback` reloads that
     /// checkpoint, multiplies the learning rate by `rollbackLRFactor` (default 0.5) and goes on, at
-    /// most `maxRollbacks` times (default 3). Rollback runs in one process (batch-split threads
-    /// included), not under MPI.
+    /// most `maxRollbacks` times (default 3). Under MPI the ranks agree on a divergence at the end
+    /// of its step (one all-reduce of a flag), and all stop, or all roll back, there.
     public var onDivergence: DivergencePolicy? = nil
     public var rollbackLRFactor: Double? = nil
     public var maxRollbacks: Int? = nil

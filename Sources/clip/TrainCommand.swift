@@ -99,7 +99,7 @@ struct Train: ParsableCommand {
     var timeLimit: Double?
     @Option(help: "Stop after this many epochs of this invocation (after their checkpoints), exit status 75.")
     var stopAfterEpochs: Int?
-    @Option(help: "On NaN or ∞ in the loss, gradients, u or τ: stop (naming the step, tensor and last good checkpoint) or rollback (reload that checkpoint with a lower learning rate; one process only).")
+    @Option(help: "On NaN or ∞ in the loss, gradients, u or τ: stop (naming the step, tensor and last good checkpoint) or rollback (reload that checkpoint with a lower learning rate; under MPI every rank, at the same step).")
     var onDivergence = "stop"
     @Option(help: "With --on-divergence rollback: the learning-rate factor per rollback.") var rollbackLRFactor = 0.5
     @Option(help: "With --on-divergence rollback: the most rollbacks before the run stops.") var maxRollbacks = 3
@@ -315,9 +315,6 @@ struct Train: ParsableCommand {
         if let h = hostfile, !FileManager.default.fileExists(atPath: h) { throw ValidationError("--hostfile: \(h) does not exist") }
         guard DivergencePolicy(rawValue: onDivergence) != nil else {
             throw ValidationError("--on-divergence: expected stop or rollback, got '\(onDivergence)'")
-        }
-        if onDivergence == "rollback" && ranks > 1 {
-            throw ValidationError("--on-divergence rollback: runs in one process (batch-split threads included), not under MPI; use stop with --ranks")
         }
         if resume == nil && batchSize % ranks != 0 {
             throw ValidationError("--batch-size: the global batch \(batchSize) must split evenly over --ranks \(ranks)")

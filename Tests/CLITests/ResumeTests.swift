@@ -288,19 +288,40 @@ func killWhen(_ p: Process, _ condition: () -> Bool) -> Bool {
 
         let rolled = try runClip(args + ["--out", base + "/roll", "--on-divergence", "rollback"], environment: fault)
         #expect(rolled.status == 0, "\(rolled.err)")
-        let log = try String(contentsOfFile: base + "/roll/log.txt", encoding: .utf8)
-        #expect(log.contains("diverged at step 20") && log.contains("rolled back to \(base)/roll/checkpoints/step_18.safetensors (step 18) with the learning rate × 0.5"), "\(log)")
-        // Steps 19 on ran at half the unbroken run's learning rate; steps 1–18 are the unbroken run's.
-        let a = try csvRows(base + "/a/steps.csv"), r = try csvRows(base + "/roll/steps.csv")
+        try expectRolledBack(base + "/roll", unbroken: base + "/a")
+        // Rollback needs a checkpoint before the divergence.
+        let early = try runClip(args + ["--out", base + "/early", "--on-divergence", "rollback"], environment: ["CLIPLAB_FAULT_NAN_STEP": "3"])
+        #expect(early.status != 0 && early.err.contains("no checkpoint before it to roll back to"), "\(early.err)")
+    }
+
+    /// Asserts that the run in `directory` diverged at step 20, rolled back to step 18's checkpoint
+    /// and finished: steps 1–18 are the `unbroken` run's, steps 19 on ran at half its learning rate.
+    func expectRolledBack(_ directory: String, unbroken: String) throws {
+        let log = try String(contentsOfFile: directory + "/log.txt", encoding: .utf8)
+        #expect(log.contains("diverged at step 20") && log.contains("rolled back to \(directory)/checkpoints/step_18.safetensors (step 18) with the learning rate × 0.5"), "\(log)")
+        let a = try csvRows(unbroken + "/steps.csv"), r = try csvRows(directory + "/steps.csv")
         #expect(a.count == 32 && r.count == 32, "\(a.count) \(r.count)")
         for (x, y) in zip(a, r) {
             let step = Int(x["step"]!)!, la = Double(x["lr"]!)!, lr = Double(y["lr"]!)!
             if step <= 18 { #expect(x["loss"] == y["loss"] && la == lr, "step \(step)") } else { #expect(abs(lr - la / 2) <= 1e-15 * la, "step \(step): \(lr) vs \(la)") }
         }
-        // Rollback needs a checkpoint before the divergence, and is refused under MPI.
-        let early = try runClip(args + ["--out", base + "/early", "--on-divergence", "rollback"], environment: ["CLIPLAB_FAULT_NAN_STEP": "3"])
-        #expect(early.status != 0 && early.err.contains("no checkpoint before it to roll back to"), "\(early.err)")
-        let mpi = try runClip(args + ["--out", base + "/mpi", "--on-divergence", "rollback", "--ranks", "2"])
-        #expect(mpi.status != 0 && mpi.err.contains("not under MPI"), "\(mpi.err)")
+    }
+
+    @Test("Under mpirun at 2 ranks a NaN on rank 1 alone stops both ranks at its step, or rolls both back to the last checkpoint and finishes")
+    func divergenceUnderMPI() throws {
+        let base = NSTemporaryDirectory() + "diverge-mpi-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let args = ResumeTests.common("fastclip-v3") + ["--ranks", "2", "--threads", "2", "--save-every-steps", "6"]
+        // After the gradients' sum, on rank 1 only: rank 0 learns of it through the agreement.
+        let fault = ["CLIPLAB_FAULT_NAN_STEP": "20:token_embedding.weight@1"]
+        let stop = try runClip(args + ["--out", base + "/stop"], environment: fault)
+        #expect(stop.status != 0 && stop.status != 75, "\(stop.status)")
+        #expect(stop.err.contains("training diverged at step 20") && stop.err.contains("NaN or ∞ on 1 of the 2 ranks")
+                && stop.err.contains("last good checkpoint: \(base)/stop/checkpoints/step_18.safetensors"), "\(stop.err)")
+        let unbroken = try runClip(args + ["--out", base + "/a"])
+        #expect(unbroken.status == 0, "\(unbroken.err)")
+        let rolled = try runClip(args + ["--out", base + "/roll", "--on-divergence", "rollback"], environment: fault)
+        #expect(rolled.status == 0, "\(rolled.err)")
+        try expectRolledBack(base + "/roll", unbroken: base + "/a")
     }
 }
