@@ -63,12 +63,12 @@ bin=$(CLIPLAB_FUZZ=1 "${build[@]}" --show-bin-path)
 work=.fuzz-work
 trap 'rm -f "$work/.times.$$"' EXIT
 
-# CPU seconds (user + system) of this shell's finished children so far. `times` runs in this
-# shell, not a subshell (a subshell's children counters start at zero), and writes to a file of
-# this process's own (two fuzz runs can share the work folder).
+# Sets cpu_now to the CPU seconds (user + system) of this shell's finished children so far.
+# `times` must run in this shell: in a subshell, such as $(...), the children's counters start at
+# zero. It writes to a file of this process's own (two fuzz runs can share the work folder).
 child_cpu_seconds() {
     times >"$work/.times.$$"
-    awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); n += p[1] * 60 + p[2] } printf "%.1f", n }' "$work/.times.$$"
+    cpu_now=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); n += p[1] * 60 + p[2] } printf "%.1f", n }' "$work/.times.$$")
 }
 summary=()
 found=0
@@ -78,7 +78,8 @@ for t in "${targets[@]}"; do
     cp -n Fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
     echo "fuzz: $t for ${seconds}s (log: $log)" >&2
     start=$(date +%s)
-    before=$(child_cpu_seconds)
+    child_cpu_seconds
+    before=$cpu_now
     status=0
     dict=()
     [ ! -f Fuzz/dictionaries/"$t".dict ] || dict=(-dict=Fuzz/dictionaries/"$t".dict)
@@ -88,7 +89,8 @@ for t in "${targets[@]}"; do
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -detect_leaks=0 -print_final_stats=1 \
         -artifact_prefix="$crashes/" "${dict[@]}" >"$log" 2>&1 || status=$?
     elapsed=$(( $(date +%s) - start ))
-    cpu=$(awk -v a="$before" -v b="$(child_cpu_seconds)" 'BEGIN { printf "%.0f", b - a }')
+    child_cpu_seconds
+    cpu=$(awk -v a="$before" -v b="$cpu_now" 'BEGIN { printf "%.0f", b - a }')
     echo "$(date -u +%FT%TZ) $t wall=${elapsed}s cpu=${cpu}s" >>"$work/minutes.log"
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     artifact=$(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)
