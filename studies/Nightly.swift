@@ -2,7 +2,8 @@
 // by `study NAME --write-goldens` over several seeds) with fresh run directories, judge each
 // variant's final value of each golden metric against mean ± max(k·sd, floor), rerun one run to
 // check it is bit-identical, print and write the drift table, draw nightly values over their
-// bands, and fail on drift.
+// bands, and fail on drift. A nightly job that was killed or stopped continues, when started
+// again, in the folder of runs it had begun.
 
 import Compute
 import Foundation
@@ -37,6 +38,21 @@ func metricsWithoutTime(_ directory: String) throws -> String {
 func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, threads: Int?, jobs: Int = 1, codeVersion: String) throws -> Bool {
     var failed = false
     var checked = 0
+    // One folder of fresh runs per nightly job, named by its start. A job that was killed or
+    // stopped leaves a note naming its folder; the next job continues there (finished runs
+    // reused, a half-done one resumed from its checkpoint) and removes the note when it is done.
+    let note = "\(cacheRoot)/unfinished-\(preset.rawValue).txt"
+    let stamp: String
+    if let previous = try? String(contentsOfFile: note, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !previous.isEmpty,
+        FileManager.default.fileExists(atPath: "\(cacheRoot)/\(previous)")
+    {
+        stamp = previous
+        print("nightly: continuing the unfinished job of \(stamp) in \(cacheRoot)/\(stamp) (remove \(note) to start afresh)")
+    } else {
+        stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
+        try FileManager.default.createDirectory(atPath: "\(cacheRoot)/\(stamp)", withIntermediateDirectories: true)
+        try writeAtomically(stamp + "\n", to: note)
+    }
     for d in registry {
         let dir = figuresRoot + "/" + d.study.name
         guard let text = try? String(contentsOfFile: dir + "/golden.csv", encoding: .utf8) else {
@@ -50,8 +66,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
             continue
         }
         checked += 1
-        // Fresh run directories: the nightly job retrains rather than reading the cache.
-        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
+        // Fresh run directories: the nightly job retrains rather than reading the study cache.
         var runner = StudyRunner(study: d.study, cacheRoot: "\(cacheRoot)/\(stamp)", codeVersion: codeVersion)
         runner.report = { line in
             print(line)
@@ -68,7 +83,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         let verdicts = Drift.judge(nightly: values, goldens: goldenValues, rules: driftRules)
         // Bit-identical rerun of the first run.
         let first = d.study.expand(preset: preset, seeds: 1, codeVersion: codeVersion)[0]
-        let again = "\(cacheRoot)/\(stamp)/rerun"
+        let again = "\(cacheRoot)/\(stamp)/\(d.study.name)-rerun"
         try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: true)
         try studyExecutor(defaultRanks: 1, threads: threads, jobs: runJobs)(first, again)  // as the first ran: bit-identical needs the same threads
         let identical = try metricsWithoutTime(runner.directory(of: first)) == metricsWithoutTime(again)
@@ -81,6 +96,7 @@ func nightly(preset: StudyPreset, figuresRoot: String, cacheRoot: String, thread
         if verdicts.contains(where: \.drifted) || !identical { failed = true }
     }
     if checked == 0 { print("no study has \(preset.rawValue) goldens; nothing checked") }
+    try? FileManager.default.removeItem(atPath: note)
     return failed
 }
 

@@ -211,16 +211,25 @@ func killWhen(_ p: Process, _ condition: () -> Bool) -> Bool {
 }
 
 @Suite(.serialized) struct StudyResumeTests {
-    /// The run directories of a study's cache: (path, finished).
-    static func runDirectories(_ cache: String) -> [(path: String, finished: Bool)] {
-        let folder = cache + "/temperature-ablation"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.map { (folder + "/" + $0, FileManager.default.fileExists(atPath: folder + "/" + $0 + "/done.json")) }
+    /// The run directories of `study` in a cache (or in a nightly job's dated folders inside it):
+    /// (path, finished).
+    static func runDirectories(_ cache: String, study: String = "temperature-ablation") -> [(path: String, finished: Bool)] {
+        let fm = FileManager.default
+        var folders = [cache + "/" + study]
+        for name in (try? fm.contentsOfDirectory(atPath: cache)) ?? [] { folders.append(cache + "/" + name + "/" + study) }
+        var runs: [(path: String, finished: Bool)] = []
+        for folder in folders {
+            for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] {
+                let path = folder + "/" + name
+                runs.append((path, fm.fileExists(atPath: path + "/done.json")))
+            }
+        }
+        return runs
     }
 
-    /// Starts `study` with `arguments`, waits until one run is finished and another has its
-    /// epoch 1 checkpoint, then sends `signal`; returns the process.
-    func interrupt(_ arguments: [String], cache: String, signal: Int32, log: String) throws -> Process {
+    /// Starts `study` with `arguments`, waits until one run of `study` is finished and another has
+    /// its epoch 1 checkpoint, then sends `signal`; returns the process.
+    func interrupt(_ arguments: [String], cache: String, study: String = "temperature-ablation", signal: Int32, log: String) throws -> Process {
         let p = Process()
         p.executableURL = try clipExecutable().deletingLastPathComponent().appendingPathComponent("study")
         p.arguments = arguments
@@ -231,7 +240,7 @@ func killWhen(_ p: Process, _ condition: () -> Bool) -> Bool {
         try p.run()
         let deadline = Date().addingTimeInterval(300)
         while p.isRunning && Date() < deadline {
-            let runs = Self.runDirectories(cache)
+            let runs = Self.runDirectories(cache, study: study)
             if runs.contains(where: \.finished),
                runs.contains(where: { !$0.finished && FileManager.default.fileExists(atPath: $0.path + "/checkpoints/epoch_1.state.safetensors") }) { break }
             usleep(2000)

@@ -285,7 +285,7 @@ struct StudyTests {
         }
     }
 
-    @Test("Nightly: goldens written from two seeds hold for a rerun; a shifted golden is drift, and the job fails")
+    @Test("Nightly: goldens written from two seeds hold for a rerun (stopped once and continued); a shifted golden is drift, and the job fails")
     func nightlyDrift() throws {
         let base = NSTemporaryDirectory() + "nightly-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }  // runs leave hundreds of MB
@@ -298,8 +298,14 @@ struct StudyTests {
         let golden = try String(contentsOfFile: figs + "/golden.csv", encoding: .utf8)
         #expect(golden.hasPrefix("preset,variant,metric,mean,sd\nsmoke,adamw,eval_mean,"), "\(golden)")
         let nightlyArgs = ["nightly", "--preset", "smoke", "--figures", base + "/figures", "--cache", base + "/nightly", "--threads", "1"]
+        // Stopped (SIGTERM) with one run finished and another half done, the job continues in its
+        // folder when started again: the finished run reused, the half-done one resumed.
+        let stopped = try StudyResumeTests().interrupt(nightlyArgs, cache: base + "/nightly", study: "optimizers", signal: SIGTERM, log: base + "/nightly-1.log")
+        #expect(stopped.terminationStatus == 75, "status \(stopped.terminationStatus)")
         let ok = try runStudy(nightlyArgs)
+        #expect(ok.out.contains("nightly: continuing the unfinished job of") && ok.out.contains("resuming from"), "\(ok.out.prefix(2000))")
         #expect(ok.status == 0 && ok.out.contains("nightly: no drift") && ok.out.contains("Bit-identical rerun of adamw, seed 0: yes"), "\(ok.out)\n\(ok.err)")
+        #expect(!FileManager.default.fileExists(atPath: base + "/nightly/unfinished-smoke.txt"))
         #expect(FileManager.default.fileExists(atPath: figs + "/nightly.png") && FileManager.default.fileExists(atPath: figs + "/nightly.md"))
         // Shift adamw's eval_mean golden up by 0.2: far outside its band.
         var lines = golden.split(separator: "\n").map(String.init)
