@@ -26,8 +26,14 @@ func startClip(_ arguments: [String], log: String) throws -> Process {
 /// returns whether the signal reached a running process.
 @discardableResult
 func signalAfter(_ p: Process, directory: String, rows: Int, signal: Int32) -> Bool {
+    signalWhen(p, signal: signal) { stepRows(directory) >= rows }
+}
+
+/// Waits until `condition` holds (or `p` ended, or 120 s passed), then sends `signal`; returns
+/// whether it reached a running process.
+func signalWhen(_ p: Process, signal: Int32 = SIGKILL, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(120)
-    while p.isRunning && stepRows(directory) < rows && Date() < deadline { usleep(2000) }
+    while p.isRunning && !condition() && Date() < deadline { usleep(1000) }
     guard p.isRunning else { return false }
     kill(p.processIdentifier, signal)
     p.waitUntilExit()
@@ -144,17 +150,6 @@ func pkillAfter(_ p: Process, directory: String, rows: Int, _ arguments: [String
     }
 }
 
-/// Waits until `condition` holds (or `p` ended, or 120 s passed), then sends SIGKILL; returns
-/// whether the kill reached a running process.
-func killWhen(_ p: Process, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(120)
-    while p.isRunning && !condition() && Date() < deadline { usleep(1000) }
-    guard p.isRunning else { return false }
-    kill(p.processIdentifier, SIGKILL)
-    p.waitUntilExit()
-    return true
-}
-
 /// Two-stage runs (CLIPA's reduced-token pre-training then full-length fine-tuning, and CLIP-UP's
 /// dense stage then an upcycled mixture-of-experts stage) killed in the first stage, at the
 /// boundary between the stages and in the second stage, each time resumed: the unbroken run's
@@ -179,11 +174,11 @@ func killWhen(_ p: Process, _ condition: () -> Bool) -> Bool {
         #expect(unbroken.status == 0, "\(unbroken.err)")
         let b = base + "/b"
         let first = try startClip(args + ["--out", b, "--save-every-steps", "3"], log: base + "/b1.log")
-        #expect(killWhen(first) { stepRows(b + "/pretrain") >= 8 }, "\(label): the run ended before the kill in stage 1")
+        #expect(signalWhen(first) { stepRows(b + "/pretrain") >= 8 }, "\(label): the run ended before the kill in stage 1")
         let second = try startClip(["train", "--resume", b, "--threads", "1"], log: base + "/b2.log")
-        #expect(killWhen(second) { FileManager.default.fileExists(atPath: b + "/" + boundary) }, "\(label): the run ended before the kill at the boundary")
+        #expect(signalWhen(second) { FileManager.default.fileExists(atPath: b + "/" + boundary) }, "\(label): the run ended before the kill at the boundary")
         let third = try startClip(["train", "--resume", b, "--threads", "1"], log: base + "/b3.log")
-        #expect(killWhen(third) { stepRows(b + "/finetune") >= secondRows }, "\(label): the run ended before the kill in stage 2")
+        #expect(signalWhen(third) { stepRows(b + "/finetune") >= secondRows }, "\(label): the run ended before the kill in stage 2")
         let last = try runClip(["train", "--resume", b, "--threads", "1"])
         #expect(last.status == 0, "\(label): \(last.err)")
         #expect(last.out.contains("stage 1 (pretrain) finished earlier") && last.out.contains("stage 2 of 2: finetune (resumed)"), "\(label): \(last.out)")
