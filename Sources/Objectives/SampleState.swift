@@ -37,13 +37,27 @@ public final class SampleState: @unchecked Sendable {
 
     /// Makes every table equal to `other`'s (same count and kind): the per-sample tables of the
     /// shards of batch-split training, after a resume restored one of them.
+    ///
+    /// The values are copied into this state's own storage. Assigning the arrays (`u = other.u`)
+    /// would leave both states on one buffer until each one's first write, and the shards make
+    /// those writes on different threads at once: the copy-on-write of the one buffer raced
+    /// (ThreadSanitizer reported it in a batch-split resume).
     public func copy(from other: SampleState) {
         precondition(other.count == count && other.individual == individual, "SampleState.copy: the tables differ in size or kind")
-        u = other.u
-        tau = other.tau
-        tauMoment1 = other.tauMoment1
-        tauMoment2 = other.tauMoment2
-        bound = other.bound
+        Self.overwrite(&u, with: other.u)
+        Self.overwrite(&tau, with: other.tau)
+        Self.overwrite(&tauMoment1, with: other.tauMoment1)
+        Self.overwrite(&tauMoment2, with: other.tauMoment2)
+        Self.overwrite(&bound, with: other.bound)
+    }
+
+    /// Writes `source`'s values into `tables`' own buffers, side by side (equal sizes).
+    private static func overwrite(_ tables: inout [[Double]], with source: [[Double]]) {
+        for side in tables.indices {
+            tables[side].withUnsafeMutableBufferPointer { target in
+                source[side].withUnsafeBufferPointer { values in _ = target.update(fromContentsOf: values) }
+            }
+        }
     }
 
     /// The reference's test for a u that must be replaced by ĝ rather than averaged: never set

@@ -434,6 +434,36 @@ struct ObjectivePiecesTests {
         #expect(throws: ObjectiveError.self) { try global.restore("tau.image", values: [Double](repeating: 0, count: 5)) }
     }
 
+    @Test("copy(from:) gives equal tables in storage of the state's own, so shards can write them on separate threads")
+    func stateCopyOwnsStorage() {
+        let a = SampleState(count: 6, individual: true, temperatureInit: 0.03)
+        for side in 0..<2 {
+            for i in 0..<6 {
+                a.u[side][i] = Double(10 * side + i) + 0.5
+                a.tau[side][i] = 0.01 * Double(i + 1)
+                a.bound[side][i] = Double(i)
+                a.tauMoment1[side][i] = -Double(i)
+                a.tauMoment2[side][i] = Double(i * i)
+            }
+        }
+        let b = SampleState(count: 6, individual: true, temperatureInit: 0.5)
+        b.copy(from: a)
+        #expect(b.u == a.u && b.tau == a.tau && b.bound == a.bound && b.tauMoment1 == a.tauMoment1 && b.tauMoment2 == a.tauMoment2)
+        // No buffer is shared, outer or inner: an assignment would share every one of them.
+        func addresses(_ s: SampleState) -> [UnsafeRawPointer?] {
+            [s.u, s.tau, s.bound, s.tauMoment1, s.tauMoment2].flatMap { tables in
+                [tables.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }]
+                    + tables.map { t in t.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+            }
+        }
+        let shared = Set(addresses(a).compactMap { $0 }).intersection(addresses(b).compactMap { $0 })
+        #expect(shared.isEmpty, "\(shared.count) buffers shared")
+        let global = SampleState(count: 3, individual: false, temperatureInit: 0.07), copy = SampleState(count: 3, individual: false, temperatureInit: 0.07)
+        global.u[1][2] = 4
+        copy.copy(from: global)
+        #expect(copy.u == global.u && copy.tau == [[], []])
+    }
+
     @Test("The MBCL objective equals OpenCLIP's loss and its logit-scale gradient")
     func mbclWrapper() throws {
         let b = 6, e = 4
