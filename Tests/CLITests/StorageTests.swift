@@ -9,10 +9,16 @@ import Testing
 
 /// Runs `clip` under `/bin/sh -c 'ulimit -f BLOCKS; exec clip …'`; returns the exit status, whether
 /// it exited (rather than being killed by a signal) and its standard error.
+///
+/// TMPDIR names no folder in that process. `clip train` and `clip data export` use none, and a
+/// ThreadSanitizer build would otherwise die at start-up: its runtime writes a 512 KiB file
+/// (`$TMPDIR/tsan.rodata.PID`, the shadow of read-only data) and maps it whole, so the write cut
+/// short by the limit ends in SIGBUS. Without a temporary folder it skips that file.
 private func runClipLimited(fileSizeBlocks blocks: Int, _ arguments: [String]) throws -> (status: Int32, exited: Bool, err: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/sh")
     p.arguments = ["-c", "ulimit -f \(blocks) && exec \"$0\" \"$@\"", try clipExecutable().path] + arguments
+    p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": "/nonexistent/cliplab-no-temporary-folder"]) { $1 }
     let err = Pipe()
     p.standardOutput = FileHandle.nullDevice
     p.standardError = err
