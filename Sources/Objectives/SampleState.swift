@@ -40,8 +40,8 @@ public final class SampleState: @unchecked Sendable {
     ///
     /// The values are copied into this state's own storage. Assigning the arrays (`u = other.u`)
     /// would leave both states on one buffer until each one's first write, and the shards make
-    /// those writes on different threads at once: the copy-on-write of the one buffer raced
-    /// (ThreadSanitizer reported it in a batch-split resume).
+    /// those writes on different threads at once, ordered only by the buffer's reference count
+    /// (ThreadSanitizer, which does not see that count, reported them in a batch-split resume).
     public func copy(from other: SampleState) {
         precondition(other.count == count && other.individual == individual, "SampleState.copy: the tables differ in size or kind")
         Self.overwrite(&u, with: other.u)
