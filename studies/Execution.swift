@@ -239,20 +239,20 @@ let clipExecutable: (path: String, modified: Date?) = {
     return (path, modificationDate(path))
 }()
 
-/// The most recently modified Swift or C file of the training code under ./Sources (all but
-/// Workbench and Benchmarks), when the study runs in a checkout; nil elsewhere.
-func newestTrainingSource() -> (file: String, date: Date)? {
+/// The Swift and C files of the training code under ./Sources (all but Workbench and Benchmarks)
+/// with their modification dates, when the study runs in a checkout; empty elsewhere.
+func trainingSources() -> [(path: String, date: Date)] {
     let fm = FileManager.default
-    guard let folders = try? fm.contentsOfDirectory(atPath: "Sources") else { return nil }
-    var newest: (file: String, date: Date)?
+    guard let folders = try? fm.contentsOfDirectory(atPath: "Sources") else { return [] }
+    var sources: [(path: String, date: Date)] = []
     for folder in folders where !["Workbench", "Benchmarks"].contains(folder) {
         guard let files = fm.enumerator(atPath: "Sources/" + folder) else { continue }
         for case let f as String in files where f.hasSuffix(".swift") || f.hasSuffix(".c") || f.hasSuffix(".h") {
             let path = "Sources/\(folder)/\(f)"
-            if let d = modificationDate(path), d > (newest?.date ?? .distantPast) { newest = (path, d) }
+            if let d = modificationDate(path) { sources.append((path, d)) }
         }
     }
-    return newest
+    return sources
 }
 
 func modificationDate(_ path: String) -> Date? { (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date }
@@ -270,7 +270,10 @@ func runClip(_ arguments: [String], what: String, output: String? = nil) throws 
             key: what, reason: "\(clip) changed since this study started (rebuilt?), so its next runs would come from another build than its first; "
                 + "rerun the study (its finished runs stay cached), or run studies from a copy of the executables when rebuilding beside them")
     }
-    if let (file, date) = newestTrainingSource(), date > started {
+    // A source newer than clip is stale unless the build shows it changed no code (BuildFreshness).
+    let sources = trainingSources()
+    let stale = Set(BuildFreshness.staleSources(sources, executable: clip, built: started))
+    if let file = sources.filter({ stale.contains($0.path) }).max(by: { $0.date < $1.date })?.path {
         throw SettingsError(
             key: what, reason: "\(clip) is older than \(file), so it would train with other code than this study's cache ids name; "
                 + "rebuild it: `swift build -c release --product clip` (or `swift build --product clip` for a debug study)")

@@ -158,4 +158,39 @@ struct RunnerTests {
             _ = try broken.run(preset: .smoke) { _, dir in try "epoch,x\n0,abc\n".write(toFile: dir + "/metrics.csv", atomically: true, encoding: .utf8) }
         }
     }
+
+    @Test("A clip older than a source is stale, unless its module was compiled since and no object file changed (an edit to comments only)")
+    func buildFreshness() throws {
+        let fm = FileManager.default
+        let root = NSTemporaryDirectory() + "build-freshness-\(UUID().uuidString)"
+        defer { try? fm.removeItem(atPath: root) }
+        let bin = root + "/x86_64/release"
+        try fm.createDirectory(atPath: bin + "/Objectives.build", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: bin + "/Training.build", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: root + "/release", withDestinationPath: bin)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        func file(_ path: String, at seconds: Double) throws {
+            #expect(fm.createFile(atPath: bin + "/" + path, contents: Data([1])))
+            try fm.setAttributes([.modificationDate: t0.addingTimeInterval(seconds)], ofItemAtPath: bin + "/" + path)
+        }
+        // clip linked at t0 + 100; Objectives compiled again at + 300 with its object unchanged;
+        // Training compiled at + 300 and its object rewritten at + 300 (not linked into clip).
+        try file("clip", at: 100)
+        try file("Objectives.build/Objectives.d", at: 300)
+        try file("Objectives.build/SampleState.swift.o", at: 50)
+        try file("Training.build/Training.d", at: 300)
+        try file("Training.build/Trainer.swift.o", at: 300)
+        let sources: [(path: String, date: Date)] = [
+            ("Sources/Objectives/Old.swift", t0.addingTimeInterval(90)),  // older than clip
+            ("Sources/Objectives/SampleState.swift", t0.addingTimeInterval(200)),  // comment edit, compiled since
+            ("Sources/Objectives/Later.swift", t0.addingTimeInterval(400)),  // edited after that compile
+            ("Sources/Training/Trainer.swift", t0.addingTimeInterval(200)),  // code changed, clip not linked
+            ("Sources/Layers/Attention.swift", t0.addingTimeInterval(200)),  // no build folder: dates alone
+            ("studies/Execution.swift", t0.addingTimeInterval(200)),  // not a module's source
+        ]
+        let stale = BuildFreshness.staleSources(sources, executable: root + "/release/clip", built: t0.addingTimeInterval(100))
+        #expect(stale == ["Sources/Objectives/Later.swift", "Sources/Training/Trainer.swift", "Sources/Layers/Attention.swift", "studies/Execution.swift"])
+        // Nothing newer than the executable: nothing stale, whatever the build folder holds.
+        #expect(BuildFreshness.staleSources(sources, executable: bin + "/clip", built: t0.addingTimeInterval(1000)) == [])
+    }
 }
