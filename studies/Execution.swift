@@ -271,9 +271,8 @@ func runClip(_ arguments: [String], what: String, output: String? = nil) throws 
                 + "rerun the study (its finished runs stay cached), or run studies from a copy of the executables when rebuilding beside them")
     }
     // A source newer than clip is stale unless the build shows it changed no code (BuildFreshness).
-    let sources = trainingSources()
-    let stale = Set(BuildFreshness.staleSources(sources, executable: clip, built: started))
-    if let file = sources.filter({ stale.contains($0.path) }).max(by: { $0.date < $1.date })?.path {
+    let stale = BuildFreshness.staleSources(trainingSources(), executable: clip, built: started)
+    if let file = stale.max(by: { $0.date < $1.date })?.path {
         throw SettingsError(
             key: what, reason: "\(clip) is older than \(file), so it would train with other code than this study's cache ids name; "
                 + "rebuild it: `swift build -c release --product clip` (or `swift build --product clip` for a debug study)")

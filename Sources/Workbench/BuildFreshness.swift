@@ -13,14 +13,14 @@ import Foundation
 /// `M.build/` holds the compiler's dependency files (`*.d`, written at every compile) and its
 /// object files (`*.o`, rewritten only when they change).
 public enum BuildFreshness {
-    /// The paths among `sources` (each `Sources/M/…` with its modification date) that the
+    /// The sources among `sources` (each `Sources/M/…` with its modification date) that the
     /// executable at `executable`, modified at `built`, may not include.
     ///
     /// A source is stale when it is newer than the executable, unless `M.build/` beside the
     /// executable shows both that `M` was compiled since the source changed (a `.d` file no older
     /// than it) and that the compile changed no object file since the link (no `.o` newer than the
     /// executable). A module without such a folder is judged by the dates alone.
-    public static func staleSources(_ sources: [(path: String, date: Date)], executable: String, built: Date) -> [String] {
+    public static func staleSources(_ sources: [(path: String, date: Date)], executable: String, built: Date) -> [(path: String, date: Date)] {
         let folder = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent().path
         return sources.filter { source in
             guard source.date > built else { return false }
@@ -29,7 +29,7 @@ public enum BuildFreshness {
                 let record = buildRecord(folder + "/" + parts[1] + ".build", built: built)
             else { return true }
             return record.compiled < source.date || record.objectsChanged
-        }.map(\.path)
+        }
     }
 
     /// The newest dependency file's date in a module's build folder, and whether an object file

@@ -188,9 +188,9 @@ struct RunnerTests {
             ("Sources/Layers/Attention.swift", t0.addingTimeInterval(200)),  // no build folder: dates alone
             ("studies/Execution.swift", t0.addingTimeInterval(200)),  // not a module's source
         ]
-        let stale = BuildFreshness.staleSources(sources, executable: root + "/release/clip", built: t0.addingTimeInterval(100))
+        let stale = BuildFreshness.staleSources(sources, executable: root + "/release/clip", built: t0.addingTimeInterval(100)).map(\.path)
         #expect(stale == ["Sources/Objectives/Later.swift", "Sources/Training/Trainer.swift", "Sources/Layers/Attention.swift", "studies/Execution.swift"])
         // Nothing newer than the executable: nothing stale, whatever the build folder holds.
-        #expect(BuildFreshness.staleSources(sources, executable: bin + "/clip", built: t0.addingTimeInterval(1000)) == [])
+        #expect(BuildFreshness.staleSources(sources, executable: bin + "/clip", built: t0.addingTimeInterval(1000)).isEmpty)
     }
 }
